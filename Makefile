@@ -1,0 +1,45 @@
+# HYPE: `make demo` serves a demo, `make test` runs the whole suite. Both install first.
+PYTHON ?= $(shell command -v python3.11 || command -v python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+PYTEST_ARGS ?=
+DEMO_USER ?= researcher
+DEMO_PASSWORD ?= hype-demo-password
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo test lint format clean
+
+$(STAMP): requirements.txt requirements-dev.txt
+	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "HYPE needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: install
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py ensure_researcher --username $(DEMO_USER) --password $(DEMO_PASSWORD) --staff
+	@echo
+	@echo "  HYPE is running at http://$(HOST):$(PORT)/"
+	@echo "  Researcher login: $(DEMO_USER) / $(DEMO_PASSWORD)"
+	@echo
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: install
+	$(BIN)/ruff check .
+
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .pytest_cache .ruff_cache

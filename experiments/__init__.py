@@ -1,0 +1,1 @@
+"""The experiments app: studies, raters, trials and everything researchers see."""

@@ -1,0 +1,397 @@
+"""The data model of a HYPE study: studies, the generative models under evaluation,
+images, rater sessions, blocks, trials and answers.
+
+The invariants that keep answers from being lost or counted twice are database
+constraints, so they hold whatever the code above them does.
+"""
+
+import secrets
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+from django.db.models import Q
+
+
+def public_token() -> str:
+    """An opaque, unguessable id: says nothing about an image's label or model."""
+    return secrets.token_urlsafe(16)
+
+
+def completion_code() -> str:
+    return secrets.token_hex(4).upper()
+
+
+def image_upload_to(instance: "Image", filename: str) -> str:
+    # The stored name is the random public id alone: neither the original name nor the
+    # extension of the source file (which could differ between real and fake) survives.
+    extension = filename.rsplit(".", 1)[-1].lower() if "." in filename else "bin"
+    return f"studies/{instance.study.public_id}/{instance.public_id}.{extension}"
+
+
+class Study(models.Model):
+    """One evaluation: real images, one or more generative models, one method."""
+
+    class Method(models.TextChoices):
+        TIME = "time", "HYPE_time (adaptive exposure)"
+        INF = "inf", "HYPE_inf (no time limit)"
+
+    class Status(models.TextChoices):
+        DRAFT = "draft", "Draft"
+        LIVE = "live", "Live"
+        CLOSED = "closed", "Closed"
+
+    class TieRule(models.TextChoices):
+        MEAN = "mean", "Mean of the tied values"
+        LOWEST = "lowest", "Lowest tied value"
+        HIGHEST = "highest", "Highest tied value"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
+    )
+    name = models.CharField(max_length=200)
+    method = models.CharField(max_length=8, choices=Method.choices, default=Method.TIME)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.DRAFT)
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=public_token,
+        editable=False,
+        help_text="Appears in the rater link; reveals nothing else about the study.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    # Images and raters (DESIGN.md section 2).
+    real_fraction = models.FloatField(
+        default=0.5,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share of real images in every block; raters are told it.",
+    )
+    raters_per_model = models.PositiveIntegerField(default=30, validators=[MinValueValidator(1)])
+    qualification_trials = models.PositiveIntegerField(
+        default=100, help_text="Untimed qualification images before the task; 0 skips it."
+    )
+    qualification_pass = models.FloatField(
+        default=0.65,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Share correct needed to pass the qualification.",
+    )
+    feedback = models.BooleanField(
+        default=True, help_text="Tell the rater after each answer whether it was correct."
+    )
+
+    # HYPE_time.
+    time_blocks = models.PositiveIntegerField(default=3, validators=[MinValueValidator(1)])
+    time_trials_per_block = models.PositiveIntegerField(
+        default=150, validators=[MinValueValidator(1)]
+    )
+    staircase_run_length = models.PositiveIntegerField(
+        default=3,
+        validators=[MinValueValidator(1)],
+        help_text="Correct answers in a row before the exposure drops.",
+    )
+    staircase_step_down_ms = models.PositiveIntegerField(
+        default=30, validators=[MinValueValidator(1)]
+    )
+    staircase_step_up_ms = models.PositiveIntegerField(
+        default=10, validators=[MinValueValidator(1)]
+    )
+    staircase_start_ms = models.PositiveIntegerField(default=500)
+    staircase_floor_ms = models.PositiveIntegerField(default=100)
+    staircase_ceiling_ms = models.PositiveIntegerField(default=1000)
+    countdown_step_ms = models.PositiveIntegerField(
+        default=500, help_text="Duration of each number of the 3-2-1 countdown."
+    )
+    mask_count = models.PositiveIntegerField(default=4)
+    mask_ms = models.PositiveIntegerField(default=30)
+    threshold_burn_in = models.PositiveIntegerField(
+        default=0, help_text="Trials at the start of a block left out of its modal exposure."
+    )
+    threshold_tie_rule = models.CharField(
+        max_length=8, choices=TieRule.choices, default=TieRule.MEAN
+    )
+
+    # HYPE_inf.
+    inf_trials = models.PositiveIntegerField(default=100, validators=[MinValueValidator(2)])
+
+    # Display: every image of a study is brought to this size at import (None until set).
+    display_width = models.PositiveIntegerField(null=True, blank=True)
+    display_height = models.PositiveIntegerField(null=True, blank=True)
+
+    # Statistics.
+    bootstrap_resamples = models.PositiveIntegerField(
+        default=10_000, validators=[MinValueValidator(100)]
+    )
+    confidence = models.FloatField(
+        default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)]
+    )
+    bootstrap_seed = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name_plural = "studies"
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(real_fraction__gte=0) & Q(real_fraction__lte=1),
+                name="study_real_fraction_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(qualification_pass__gte=0) & Q(qualification_pass__lte=1),
+                name="study_qualification_pass_in_unit_interval",
+            ),
+            models.CheckConstraint(
+                condition=Q(staircase_floor_ms__lte=models.F("staircase_start_ms"))
+                & Q(staircase_start_ms__lte=models.F("staircase_ceiling_ms")),
+                name="study_staircase_start_within_bounds",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def trials_per_rater(self) -> int:
+        task = self.time_blocks * self.time_trials_per_block
+        if self.method == self.Method.INF:
+            task = self.inf_trials
+        return self.qualification_trials + task
+
+
+class GenerativeModel(models.Model):
+    """A generative model under evaluation in one study (never shown to raters)."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="models")
+    name = models.CharField(max_length=200)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="model_name_unique_per_study")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Image(models.Model):
+    """A stored image: real, fake from one model, or a mask. Served under public_id only."""
+
+    class Role(models.TextChoices):
+        TASK = "task", "Task"
+        QUALIFICATION = "qualification", "Qualification"
+        MASK = "mask", "Mask"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
+    model = models.ForeignKey(
+        GenerativeModel,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="images",
+        help_text="The model that made this image; empty if real or a mask.",
+    )
+    is_real = models.BooleanField()
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.TASK)
+    public_id = models.CharField(max_length=32, unique=True, default=public_token, editable=False)
+    file = models.FileField(upload_to=image_upload_to, max_length=255)
+    sha256 = models.CharField(max_length=64)
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    original_name = models.CharField(
+        max_length=500, blank=True, help_text="The researcher's file name; never sent to raters."
+    )
+    changes = models.JSONField(
+        default=dict, blank=True, help_text="What normalisation changed at import."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["study", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "sha256"], name="image_unique_content_per_study"
+            ),
+            # Real images and masks have no model; a fake has exactly one.
+            models.CheckConstraint(
+                condition=(Q(is_real=True) & Q(model__isnull=True) & ~Q(role="mask"))
+                | (Q(is_real=False) & Q(model__isnull=False) & ~Q(role="mask"))
+                | (Q(is_real=False) & Q(model__isnull=True) & Q(role="mask")),
+                name="image_label_matches_model",
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "role", "is_real", "model"])]
+
+    def __str__(self) -> str:
+        return self.public_id
+
+
+class RaterSession(models.Model):
+    """One rater's pass through one study, assigned to one model (between-subjects)."""
+
+    class Source(models.TextChoices):
+        LINK = "link", "Study link"
+        PROLIFIC = "prolific", "Prolific"
+        MTURK = "mturk", "MTurk"
+
+    class Status(models.TextChoices):
+        CONSENTED = "consented", "Consented"
+        QUALIFYING = "qualifying", "Qualifying"
+        FAILED_QUALIFICATION = "failed_qualification", "Failed qualification"
+        IN_TASK = "in_task", "In task"
+        COMPLETED = "completed", "Completed"
+        ABANDONED = "abandoned", "Abandoned"
+        EXCLUDED = "excluded", "Excluded"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rater_sessions")
+    model = models.ForeignKey(
+        GenerativeModel,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="rater_sessions",
+    )
+    external_id = models.CharField(
+        max_length=200, help_text="Prolific/MTurk worker id, or a random id for link raters."
+    )
+    source = models.CharField(max_length=16, choices=Source.choices, default=Source.LINK)
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=public_token,
+        editable=False,
+        help_text="Pseudonymous rater id used in exports.",
+    )
+    resume_token = models.CharField(
+        max_length=64,
+        unique=True,
+        default=public_token,
+        editable=False,
+        help_text="Secret the rater's browser holds to resume its session.",
+    )
+    status = models.CharField(max_length=24, choices=Status.choices, default=Status.CONSENTED)
+    user_agent = models.CharField(max_length=500, blank=True)
+    screen_width = models.PositiveIntegerField(null=True, blank=True)
+    screen_height = models.PositiveIntegerField(null=True, blank=True)
+    device_pixel_ratio = models.FloatField(null=True, blank=True)
+    refresh_ms = models.FloatField(
+        null=True, blank=True, help_text="Refresh interval measured at the start of the session."
+    )
+    qualification_correct = models.PositiveIntegerField(null=True, blank=True)
+    qualification_total = models.PositiveIntegerField(null=True, blank=True)
+    completion_code = models.CharField(max_length=16, default=completion_code, editable=False)
+    started_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["study", "started_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "external_id"], name="one_session_per_rater_per_study"
+            ),
+        ]
+        indexes = [models.Index(fields=["study", "model", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.public_id} ({self.get_status_display()})"
+
+
+class Block(models.Model):
+    """A run of trials within a session: the qualification, or one task block."""
+
+    class Kind(models.TextChoices):
+        QUALIFICATION = "qualification", "Qualification"
+        TASK = "task", "Task"
+
+    session = models.ForeignKey(RaterSession, on_delete=models.CASCADE, related_name="blocks")
+    index = models.PositiveIntegerField(help_text="Position of the block in the session, from 0.")
+    kind = models.CharField(max_length=16, choices=Kind.choices)
+    timed = models.BooleanField(default=False)
+    trial_count = models.PositiveIntegerField()
+    staircase_state = models.JSONField(
+        null=True,
+        blank=True,
+        help_text="hype.science.staircase.StaircaseState of the next trial (timed blocks).",
+    )
+    started_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "index"], name="one_block_per_session_index"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.public_id} block {self.index} ({self.kind})"
+
+
+class Trial(models.Model):
+    """One image served to a rater: what the server decided before the answer."""
+
+    session = models.ForeignKey(RaterSession, on_delete=models.CASCADE, related_name="trials")
+    block = models.ForeignKey(Block, on_delete=models.CASCADE, related_name="trials")
+    index = models.PositiveIntegerField(help_text="Position of the trial in the session, from 0.")
+    position = models.PositiveIntegerField(help_text="Position of the trial in its block, from 0.")
+    image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="trials")
+    is_real = models.BooleanField()
+    requested_ms = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Exposure the staircase asked for; empty when untimed."
+    )
+    frames = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Exposure in display frames at the session's refresh rate."
+    )
+    presented_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["session", "index"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["session", "index"], name="one_trial_per_session_index"
+            ),
+            models.UniqueConstraint(
+                fields=["block", "position"], name="one_trial_per_block_position"
+            ),
+            models.UniqueConstraint(fields=["session", "image"], name="image_once_per_session"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.public_id} trial {self.index}"
+
+
+class Answer(models.Model):
+    """The rater's answer to one trial, with what the browser measured. At most one per trial."""
+
+    class Choice(models.TextChoices):
+        REAL = "real", "Real"
+        FAKE = "fake", "Fake"
+
+    # A one-to-one key: the database itself refuses a second answer to a trial.
+    trial = models.OneToOneField(Trial, on_delete=models.CASCADE, related_name="answer")
+    response = models.CharField(max_length=4, choices=Choice.choices)
+    correct = models.BooleanField()
+    rt_ms = models.FloatField(help_text="From the end of the masks to the answer.")
+    shown_ms = models.FloatField(
+        null=True, blank=True, help_text="Measured on-screen duration, from frame timestamps."
+    )
+    mask_ms = models.FloatField(null=True, blank=True, help_text="Measured mask duration.")
+    refresh_ms = models.FloatField(null=True, blank=True)
+    page_hidden = models.BooleanField(
+        default=False, help_text="The page lost visibility during the trial."
+    )
+    flags = models.JSONField(default=list, blank=True)
+    answered_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["trial"]
+        constraints = [
+            models.CheckConstraint(condition=Q(rt_ms__gte=0), name="answer_rt_not_negative"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.trial}: {self.response}"

@@ -1,0 +1,3 @@
+"""Websocket routes (the rater protocol lands here)."""
+
+websocket_urlpatterns: list = []

@@ -1,0 +1,1 @@
+"""The HYPE test suite; its layout mirrors the code."""
