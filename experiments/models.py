@@ -335,6 +335,13 @@ class Trial(models.Model):
 
     session = models.ForeignKey(RaterSession, on_delete=models.CASCADE, related_name="trials")
     block = models.ForeignKey(Block, on_delete=models.CASCADE, related_name="trials")
+    public_id = models.CharField(
+        max_length=32,
+        unique=True,
+        default=public_token,
+        editable=False,
+        help_text="Opaque id the browser names the trial (and fetches its image) by.",
+    )
     index = models.PositiveIntegerField(help_text="Position of the trial in the session, from 0.")
     position = models.PositiveIntegerField(help_text="Position of the trial in its block, from 0.")
     image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="trials")

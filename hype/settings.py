@@ -144,4 +144,6 @@ LOGGING = {
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    # Daphne and runserver print their own access lines; do not print them twice.
+    "loggers": {"django.server": {"propagate": False}, "daphne": {"propagate": False}},
 }
