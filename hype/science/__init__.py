@@ -1,0 +1,1 @@
+"""The science core of HYPE: staircase, scores, statistics and simulated raters; no Django."""

@@ -1,0 +1,101 @@
+"""HYPE_time and HYPE_inf scores on hand-worked data."""
+
+import math
+
+import numpy as np
+import pytest
+
+from hype.science.scores import (
+    block_threshold,
+    inf_score,
+    model_time_score,
+    rater_time_score,
+)
+
+
+def test_a_blocks_threshold_is_the_exposure_it_sat_at_most_often():
+    assert block_threshold([500, 500, 500, 470, 470, 470, 470, 440]) == 470.0
+
+
+@pytest.mark.parametrize(
+    ("tie_rule", "expected"), [("mean", 485.0), ("lowest", 470.0), ("highest", 500.0)]
+)
+def test_a_tie_between_modes_is_broken_by_the_tie_rule(tie_rule, expected):
+    assert block_threshold([500, 500, 470, 470, 440], tie_rule=tie_rule) == expected
+
+
+def test_the_default_tie_rule_is_the_mean_of_all_tied_values():
+    assert block_threshold([500, 470, 440, 410]) == 455.0
+
+
+def test_burn_in_drops_the_first_trials_before_taking_the_mode():
+    block = [500, 500, 500, 470, 470, 440, 440]
+    assert block_threshold(block) == 500.0
+    assert block_threshold(block, burn_in=3) == 455.0
+    assert block_threshold(block, burn_in=5) == 440.0
+
+
+@pytest.mark.parametrize(
+    ("block", "kwargs", "message"),
+    [
+        ([], {}, "at least one trial"),
+        ([500, 470], {"burn_in": 2}, "drops all"),
+        ([500], {"tie_rule": "median"}, "tie_rule"),
+        ([500], {"burn_in": -1}, "burn_in"),
+    ],
+)
+def test_it_refuses_a_block_it_cannot_score(block, kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        block_threshold(block, **kwargs)
+
+
+def test_a_raters_score_is_the_mean_of_their_block_thresholds():
+    blocks = [[500, 470, 470], [500, 500, 530], [400, 410, 410, 420, 420]]
+    assert rater_time_score(blocks) == pytest.approx((470 + 500 + 415) / 3)
+    assert rater_time_score(blocks, burn_in=1) == pytest.approx((470 + 515 + 415) / 3)
+
+
+def test_a_models_score_is_the_mean_of_its_rater_scores():
+    assert model_time_score([363.0, 240.0, 300.0]) == pytest.approx(301.0)
+    with pytest.raises(ValueError):
+        model_time_score([])
+    with pytest.raises(ValueError):
+        rater_time_score([])
+
+
+def test_inf_error_counts_each_kind_of_mistake_on_a_hand_counted_example():
+    # 4 reals (1 called fake) and 6 fakes (3 called real): 4 wrong out of 10.
+    is_real = [True, True, True, True, False, False, False, False, False, False]
+    correct = [True, False, True, True, False, True, False, True, False, True]
+    score = inf_score(is_real=is_real, correct=correct)
+    assert score.error == pytest.approx(0.4)
+    assert score.real_error == pytest.approx(1 / 4)
+    assert score.fake_error == pytest.approx(3 / 6)
+    assert (score.n_trials, score.n_real, score.n_fake) == (10, 4, 6)
+
+
+def test_on_balanced_data_the_inf_error_is_the_mean_of_the_fake_and_real_errors():
+    # The paper's CelebA-64 StyleGAN-trunc: fake error 62.2%, real error 39.3%, HYPE_inf 50.7%.
+    is_real = np.repeat([False, True], 1000)
+    correct = np.ones(2000, dtype=bool)
+    correct[:622] = False
+    correct[1000:1393] = False
+    score = inf_score(is_real=is_real, correct=correct)
+    assert score.fake_error == pytest.approx(0.622)
+    assert score.real_error == pytest.approx(0.393)
+    assert score.error == pytest.approx((0.622 + 0.393) / 2)
+    assert round(100 * score.error, 1) == 50.7
+
+
+def test_without_fakes_the_fake_error_is_undefined_not_zero():
+    score = inf_score(is_real=[True, True], correct=[True, False])
+    assert math.isnan(score.fake_error)
+    assert score.real_error == 0.5
+
+
+@pytest.mark.parametrize(
+    ("is_real", "correct"), [([], []), ([True], [True, False]), ([[True]], [[True]])]
+)
+def test_it_refuses_inf_answers_it_cannot_score(is_real, correct):
+    with pytest.raises(ValueError):
+        inf_score(is_real=is_real, correct=correct)
