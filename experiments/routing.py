@@ -1,3 +1,9 @@
-"""Websocket routes (the rater protocol lands here)."""
+"""Websocket routes."""
 
-websocket_urlpatterns: list = []
+from django.urls import path
+
+from experiments.consumers import RaterConsumer
+
+websocket_urlpatterns = [
+    path("ws/rate/<str:study>/", RaterConsumer.as_asgi()),
+]

@@ -90,7 +90,11 @@ DATABASES = {
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # Answers are written from several threads (websocket workers); wait for the lock
     # instead of failing with "database is locked".
-    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+    # IMMEDIATE takes the write lock when a transaction begins, so two answers never
+    # deadlock upgrading from a read lock.
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {"timeout": 20, "transaction_mode": "IMMEDIATE"}
+    )
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
@@ -126,6 +130,14 @@ MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 LOGIN_URL = "admin:login"
+
+# A rater's browser sends two or three messages a trial, and a person needs well over a
+# second a trial; more than this many messages in this many seconds is a flood, and the
+# socket is closed. Simulated raters that answer at machine speed raise it.
+HYPE_RATER_FLOOD_LIMIT = (
+    int(os.environ.get("HYPE_RATER_FLOOD_MESSAGES", "60")),
+    float(os.environ.get("HYPE_RATER_FLOOD_WINDOW_S", "5")),
+)
 
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [

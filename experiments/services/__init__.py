@@ -1,0 +1,1 @@
+"""Services: plain typed functions that do the work behind views and consumers."""
