@@ -450,7 +450,7 @@ def trial_presented(*, session_id: int, trial_public_id: str) -> list[dict[str, 
         raise ProtocolError("session_over", "This session has finished.")
     current = trial_current(session)
     if current is None or current.id != trial.id:
-        raise ProtocolError("nottrial_current", "That is not the trial being asked.")
+        raise ProtocolError("not_current_trial", "That is not the trial being asked.")
     if trial.presented_at is None:
         trial.presented_at = timezone.now()
         trial.save(update_fields=["presented_at"])
@@ -492,9 +492,9 @@ def response_record(
         raise ProtocolError("study_closed", "This study has closed; the answer was not stored.")
     current = trial_current(session)
     if current is None or current.id != trial.id:
-        raise ProtocolError("nottrial_current", "That is not the trial being asked.")
+        raise ProtocolError("not_current_trial", "That is not the trial being asked.")
     if trial.block.timed and trial.requested_ms is None:
-        raise ProtocolError("nottrial_current", "That trial has not been shown yet.")
+        raise ProtocolError("not_current_trial", "That trial has not been shown yet.")
 
     correct = (choice == Answer.Choice.REAL) == trial.is_real
     Answer.objects.create(
