@@ -5,6 +5,7 @@ and REDIS_URL to channels-redis. SECRET_KEY is required once DEBUG is off.
 """
 
 import os
+import tempfile
 from pathlib import Path
 
 import dj_database_url
@@ -95,6 +96,12 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"].setdefault("OPTIONS", {}).update(
         {"timeout": 20, "transaction_mode": "IMMEDIATE"}
     )
+    # Tests run a live server in threads next to the test's own connection. The default
+    # in-memory test database locks whole tables across them ("database table is locked",
+    # which no timeout waits out); a file waits for its lock like the real database does.
+    DATABASES["default"]["TEST"] = {
+        "NAME": str(Path(tempfile.gettempdir()) / f"hype-test-{os.getpid()}.sqlite3")
+    }
 
 REDIS_URL = os.environ.get("REDIS_URL", "")
 if REDIS_URL:
