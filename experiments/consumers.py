@@ -106,11 +106,16 @@ class RaterConsumer(AsyncWebsocketConsumer):
             )
             await self.close(code=CLOSE_FLOOD)
             return
+        message = None
         try:
             message = message_parse(text_data)
             replies = await self._handle(message)
         except ProtocolError as error:
             replies = [error.as_message()]
+            # Name the trial the refused message was about, so the browser knows which of
+            # its messages (a resent answer, a `presented`) the error concerns.
+            if getattr(message, "trial", None):
+                replies[0]["trial"] = message.trial
         except Exception:
             # Whatever failed rolled back with its transaction; the browser may resend.
             logger.exception("rater message failed (session %s)", self.session_id)

@@ -75,7 +75,7 @@ def page(chromium):
     context = chromium.new_context(viewport=VIEWPORT)
     page = context.new_page()
     errors = []
-    page.on("pageerror", errors.append)
+    page.on("pageerror", lambda error: errors.append(error))
     yield page
     context.close()
     assert not errors, f"uncaught errors in the page: {errors}"
@@ -96,7 +96,8 @@ def live_server_url(transactional_db):
     from uvicorn in a thread, on the test's database.
 
     transactional_db, because the server's threads open their own connections: they see what
-    the test commits (SQLite in-memory shared cache by default, PostgreSQL with DATABASE_URL)."""
+    the test commits (the SQLite test database is a file, see hype/settings.py; PostgreSQL
+    with DATABASE_URL)."""
     import uvicorn
     from django.contrib.staticfiles.handlers import ASGIStaticFilesHandler
 

@@ -49,6 +49,8 @@ async def refused(socket: RaterSocket, payload, code: str) -> None:
     reply = await socket.next()
     assert reply["type"] == "error" and reply["code"] == code, reply
     assert reply["message"]
+    if isinstance(payload, dict) and reply["code"] not in {"bad_message", "too_large"}:
+        assert reply.get("trial") == payload.get("trial")
     assert await socket.nothing_more()
     assert await snapshot() == before
 
