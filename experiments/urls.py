@@ -2,13 +2,14 @@
 
 from django.urls import path
 
-from experiments import rater_views, views
+from experiments import rater_views, researcher_views, views
 
 app_name = "experiments"
 
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz", views.healthz, name="healthz"),
+    path("studies/<str:study>/", researcher_views.study_detail, name="study_detail"),
     path("s/<str:study>/", rater_views.rater_landing, name="rater_landing"),
     path("s/<str:study>/start", rater_views.rater_start, name="rater_start"),
     path("s/<str:study>/task", rater_views.rater_task, name="rater_task"),

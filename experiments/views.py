@@ -5,16 +5,13 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from experiments.models import Study
+from experiments.researcher_views import studies_visible_to
 
 
 def home(request: HttpRequest) -> HttpResponse:
     studies = Study.objects.none()
     if request.user.is_authenticated:
-        studies = (
-            Study.objects.filter(owner=request.user)
-            if not request.user.is_staff
-            else Study.objects.all()
-        )
+        studies = studies_visible_to(request.user)
     return render(request, "home.html", {"studies": studies})
 
 

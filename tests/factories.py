@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from django.core.files.base import ContentFile
 from PIL import Image as PILImage
 
-from experiments.models import Block, GenerativeModel, Image, RaterSession, Study, Trial
+from experiments.models import Answer, Block, GenerativeModel, Image, RaterSession, Study, Trial
 
 _counter = itertools.count()
 
@@ -81,3 +81,22 @@ def trial_make(block: Block, *, image: Image, index: int, position: int | None =
         is_real=image.is_real,
         requested_ms=500,
     )
+
+
+def answered_session_make(
+    study, model, blocks, *, status=RaterSession.Status.COMPLETED, kind=Block.Kind.TASK
+):
+    """A rater whose blocks are lists of (requested_ms or None, is_real, correct)."""
+    session = session_make(study, model=model, status=status)
+    index = 0
+    for number, trials in enumerate(blocks):
+        block = block_make(session, index=number, kind=kind)
+        for position, (requested_ms, is_real, correct) in enumerate(trials):
+            image = image_make(study, model=None if is_real else model)
+            trial = trial_make(block, image=image, index=index, position=position)
+            trial.requested_ms = requested_ms
+            trial.save()
+            response = "real" if is_real == correct else "fake"
+            Answer.objects.create(trial=trial, response=response, correct=correct, rt_ms=500)
+            index += 1
+    return session

@@ -5,26 +5,10 @@ import pytest
 from experiments.models import Answer, Block, RaterSession, Study
 from experiments.services.scores import model_seed, study_results
 from hype.science.scores import bootstrap_mean, bootstrap_pooled_rate
-from tests.factories import block_make, image_make, session_make, study_make, trial_make
+from tests.factories import answered_session_make as rater
+from tests.factories import block_make, image_make, study_make, trial_make
 
 pytestmark = pytest.mark.django_db
-
-
-def rater(study, model, blocks, *, status=RaterSession.Status.COMPLETED, kind=Block.Kind.TASK):
-    """A rater whose blocks are lists of (requested_ms or None, is_real, correct)."""
-    session = session_make(study, model=model, status=status)
-    index = 0
-    for number, trials in enumerate(blocks):
-        block = block_make(session, index=number, kind=kind)
-        for position, (requested_ms, is_real, correct) in enumerate(trials):
-            image = image_make(study, model=None if is_real else model)
-            trial = trial_make(block, image=image, index=index, position=position)
-            trial.requested_ms = requested_ms
-            trial.save()
-            response = "real" if is_real == correct else "fake"
-            Answer.objects.create(trial=trial, response=response, correct=correct, rt_ms=500)
-            index += 1
-    return session
 
 
 def timed(*exposures):
