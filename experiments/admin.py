@@ -2,6 +2,7 @@
 
 from django.contrib import admin
 
+from experiments.admin_import import study_import_urls
 from experiments.models import Answer, Block, GenerativeModel, Image, RaterSession, Study, Trial
 
 
@@ -57,6 +58,10 @@ class StudyAdmin(admin.ModelAdmin):
         ("Statistics", {"fields": ["bootstrap_resamples", "confidence", "bootstrap_seed"]}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
+
+    def get_urls(self):
+        # "Import a study from zip files" (experiments/admin_import.py), linked from the list.
+        return study_import_urls(self) + super().get_urls()
 
 
 @admin.register(GenerativeModel)
