@@ -29,9 +29,12 @@ $(CHROMIUM):
 	  echo "The browser tests need Debian's Chromium: sudo apt-get install -y chromium" >&2; exit 1; \
 	fi
 
+# load_demo makes the two demo studies once (digits from two models trained on the spot) and
+# lets simulated raters take them over the real websocket protocol; see docs/demo.md.
 demo: install
 	$(BIN)/python manage.py migrate --noinput
 	$(BIN)/python manage.py ensure_researcher --username $(DEMO_USER) --password $(DEMO_PASSWORD) --staff
+	$(BIN)/python manage.py load_demo --owner $(DEMO_USER) --url http://$(HOST):$(PORT)
 	@echo
 	@echo "  HYPE is running at http://$(HOST):$(PORT)/"
 	@echo "  Researcher login: $(DEMO_USER) / $(DEMO_PASSWORD)"
