@@ -191,7 +191,7 @@ async function blockIntro(trial, signal) {
       element(
         "p",
         `Before the main task: ${block.length} images with no time limit. For each, decide ` +
-          "whether it is a real photograph or a fake one made by a computer.",
+          "whether it is a real image or a fake one made by a computer.",
       ),
       element("p", "You need to get enough of them right to go on to the main task."),
     );
