@@ -15,7 +15,12 @@ from django.db.models import Q
 
 def public_token() -> str:
     """An opaque, unguessable id: says nothing about an image's label or model."""
-    return secrets.token_urlsafe(16)
+    # Never starting with "-" or "_": researchers paste ids into command lines, where
+    # "--study -x3F..." reads as an option.
+    while True:
+        token = secrets.token_urlsafe(16)
+        if token[0].isalnum():
+            return token
 
 
 def completion_code() -> str:

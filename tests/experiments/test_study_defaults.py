@@ -51,3 +51,11 @@ def test_every_session_gets_its_own_pseudonym_resume_token_and_completion_code()
     assert a.public_id != a.external_id
     assert a.status == RaterSession.Status.CONSENTED
     assert len(a.completion_code) == 8
+
+
+def test_public_ids_never_start_like_a_command_line_option():
+    from experiments.models import public_token
+
+    tokens = [public_token() for _ in range(5000)]
+    assert all(t[0].isalnum() for t in tokens)
+    assert len(set(tokens)) == len(tokens) and all(len(t) >= 21 for t in tokens)
