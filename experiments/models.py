@@ -64,6 +64,12 @@ class Study(models.Model):
         editable=False,
         help_text="Appears in the rater link; reveals nothing else about the study.",
     )
+    viewers = models.ManyToManyField(
+        settings.AUTH_USER_MODEL,
+        blank=True,
+        related_name="shared_studies",
+        help_text="Colleagues who may see this study, its results and exports, read-only.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

@@ -5,7 +5,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
 from experiments.models import Study
-from experiments.researcher_views import studies_visible_to
+from experiments.services.access import studies_visible_to
 
 
 def home(request: HttpRequest) -> HttpResponse:

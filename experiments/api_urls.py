@@ -1,0 +1,3 @@
+"""SCAFFOLD (being written): REST API routes."""
+
+urlpatterns = []
