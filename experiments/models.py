@@ -129,6 +129,13 @@ class Study(models.Model):
     # Display: every image of a study is brought to this size at import (None until set).
     display_width = models.PositiveIntegerField(null=True, blank=True)
     display_height = models.PositiveIntegerField(null=True, blank=True)
+    served_image_bytes = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        editable=False,
+        help_text="Every task and qualification image is served padded to this many bytes, "
+        "so file sizes say nothing about real or fake (measured when first needed).",
+    )
 
     # Statistics.
     bootstrap_resamples = models.PositiveIntegerField(

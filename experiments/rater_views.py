@@ -18,6 +18,7 @@ from experiments.services.raters import (
     task_blocks,
     trial_current,
 )
+from experiments.services.served_images import image_served_bytes
 
 # Recruitment platforms put the worker's id in the study link under these names.
 EXTERNAL_ID_PARAMS = [
@@ -131,9 +132,9 @@ def rater_done(request: HttpRequest, study: str) -> HttpResponse:
 
 
 def _image_response(image: Image) -> HttpResponse:
-    # The bytes alone: no file name, no Last-Modified or ETag, nothing cached.
-    with image.file.open("rb") as handle:
-        content = handle.read()
+    # The bytes alone, at the study's one served length: no file name, no Last-Modified or
+    # ETag, nothing cached.
+    content = image_served_bytes(image)
     content_type = mimetypes.guess_type(image.file.name)[0] or "application/octet-stream"
     response = HttpResponse(content, content_type=content_type)
     response["Cache-Control"] = "no-store"
@@ -143,8 +144,11 @@ def _image_response(image: Image) -> HttpResponse:
 @require_GET
 def rater_image(request: HttpRequest, trial: str) -> HttpResponse:
     """The current trial's image, for its rater only, until it has been presented."""
-    trial_obj = Trial.objects.select_related("session__study", "image").filter(public_id=trial)
-    trial_obj = trial_obj.first()
+    trial_obj = (
+        Trial.objects.select_related("session__study", "image__study")
+        .filter(public_id=trial)
+        .first()
+    )
     if trial_obj is None:
         raise Http404
     session_id = request.session.get(rater_session_key(trial_obj.session.study.public_id))

@@ -45,7 +45,7 @@ PNG_OPTIONS = {"format": "PNG", "compress_level": 6, "optimize": False}
 # Study fields that are not protocol parameters: set by study_create's own arguments or by
 # the database.
 _NOT_PARAMETERS = {"id", "owner", "name", "method", "status", "public_id"}
-_NOT_PARAMETERS |= {"created_at", "updated_at"}
+_NOT_PARAMETERS |= {"created_at", "updated_at", "served_image_bytes"}
 STUDY_PARAMETERS = tuple(
     f.name for f in Study._meta.concrete_fields if f.name not in _NOT_PARAMETERS
 )

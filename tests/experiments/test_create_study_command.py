@@ -199,10 +199,14 @@ def test_audit_study_exits_non_zero_when_the_audit_fails():
 
 
 def test_audit_study_warns_with_exit_zero_unless_strict():
+    # A HYPE_time study without masks: trials would show no backward mask.
     study = crafted(
-        real=[encoded(flat(i)) for i in range(12)], fake=[encoded(noisy(i)) for i in range(12)]
+        real=[encoded(noisy(i)) for i in range(12)],
+        fake=[encoded(noisy(100 + i)) for i in range(12)],
+        method="time",
     )
-    assert "): WARN" in audit(study.public_id)
+    output = audit(study.public_id)
+    assert "): WARN" in output and "no masks" in output
     with pytest.raises(CommandError, match="warn"):
         audit(study.public_id, "--strict")
 
