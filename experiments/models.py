@@ -420,3 +420,64 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trial}: {self.response}"
+
+
+class ImageFeatures(models.Model):
+    """Inception pool3 features of one image, computed once per network (hype.features)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="features")
+    weights_sha256 = models.CharField(max_length=64, help_text="The network that computed them.")
+    vector = models.BinaryField(help_text="2048 float32 values, little-endian, as computed.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["image", "weights_sha256"], name="features_once_per_image_and_network"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.image.public_id} features ({self.weights_sha256[:12]})"
+
+
+class Baseline(models.Model):
+    """Automated metrics of one model's fakes against a reference: the study's own real
+    images (FID, KID, precision, recall) or reference statistics from a .npz file (FID only).
+    Recomputing replaces the row."""
+
+    STUDY_REAL_IMAGES = "study real images"
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="baselines")
+    model = models.ForeignKey(GenerativeModel, on_delete=models.CASCADE, related_name="baselines")
+    reference = models.CharField(
+        max_length=300,
+        default=STUDY_REAL_IMAGES,
+        help_text="What the fakes were compared with: the study's real images, or a .npz file.",
+    )
+    fid = models.FloatField()
+    kid_mean = models.FloatField(null=True, blank=True)
+    kid_sd = models.FloatField(null=True, blank=True)
+    kid_subsets = models.PositiveIntegerField(null=True, blank=True)
+    kid_subset_size = models.PositiveIntegerField(null=True, blank=True)
+    precision = models.FloatField(null=True, blank=True)
+    recall = models.FloatField(null=True, blank=True)
+    neighbours = models.PositiveIntegerField(
+        null=True, blank=True, help_text="k of precision/recall"
+    )
+    n_real = models.PositiveIntegerField(help_text="Images (or vectors) on the reference side.")
+    n_fake = models.PositiveIntegerField()
+    weights_origin = models.CharField(max_length=40)
+    weights_sha256 = models.CharField(max_length=64)
+    computed_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["study", "model__name", "reference"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["model", "reference"], name="one_baseline_per_model_and_reference"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.model.name} vs {self.reference}: FID {self.fid:.2f}"

@@ -13,6 +13,7 @@ import hashlib
 import importlib.util
 import os
 import urllib.request
+import warnings
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -165,7 +166,13 @@ class InceptionFeatures:
         self.weights = weights
         self.device = device or ("cuda" if torch.cuda.is_available() else "cpu")
         self.batch_size = batch_size
-        self.network = torch.jit.load(str(weights.path), map_location=self.device).eval()
+        with warnings.catch_warnings():
+            # torch 2.13 deprecates TorchScript loading; the published weights ship as
+            # TorchScript, and it still loads them.
+            warnings.filterwarnings(
+                "ignore", message=".*torch.jit.load.*", category=DeprecationWarning
+            )
+            self.network = torch.jit.load(str(weights.path), map_location=self.device).eval()
 
     def _run(self, batch: list[np.ndarray]) -> np.ndarray:
         torch = self._torch

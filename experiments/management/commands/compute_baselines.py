@@ -1,0 +1,94 @@
+"""`manage.py compute_baselines STUDY`: FID, KID and precision/recall of every model of a study
+against its real images (and optionally a reference `.npz`), with a progress bar. Features are
+computed once per image and cached, so a second run is fast."""
+
+import sys
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from experiments.models import Study
+from experiments.services.baselines import (
+    KID_SUBSET_SIZE,
+    KID_SUBSETS,
+    BaselinesFailed,
+    baselines_compute,
+    network_load,
+)
+from hype.features import FeaturesUnavailable
+
+
+class Command(BaseCommand):
+    help = (
+        "Compute FID, KID and precision/recall of every generative model of a study against "
+        "the study's real images (Inception pool3 features, TF1 preprocessing), and against "
+        "reference statistics (--reference stats.npz) when given."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("study", metavar="STUDY_ID_OR_PUBLIC_ID")
+        parser.add_argument(
+            "--reference", type=Path, help="A .npz of reference statistics (keys mu, sigma)."
+        )
+        parser.add_argument("--device", help="torch device (default: cuda if present, else cpu)")
+        parser.add_argument("--batch-size", type=int, default=16)
+        parser.add_argument("--kid-subsets", type=int, default=KID_SUBSETS)
+        parser.add_argument("--kid-subset-size", type=int, default=KID_SUBSET_SIZE)
+        parser.add_argument("--no-progress", action="store_true")
+
+    def handle(self, *args, study: str, **options):
+        found = Study.objects.filter(public_id=study).first()
+        if found is None and study.isdigit():
+            found = Study.objects.filter(pk=int(study)).first()
+        if found is None:
+            raise CommandError(f"No study with id or public id {study!r}.")
+        reference = options["reference"]
+        if reference is not None and not reference.is_file():
+            raise CommandError(f"--reference {reference}: no such file.")
+        try:
+            network = network_load(device=options["device"], batch_size=options["batch_size"])
+        except FeaturesUnavailable as error:
+            raise CommandError(str(error)) from None
+        self.stdout.write(f"Network: Inception-v3 pool3, {network.weights.describe()}")
+        bar = None
+
+        def progress(done: int, total: int) -> None:
+            nonlocal bar
+            if bar is None:
+                bar = tqdm(
+                    total=total,
+                    initial=done,
+                    unit="image",
+                    desc="Features",
+                    file=sys.stderr,
+                    disable=options["no_progress"],
+                )
+            bar.update(done - bar.n)
+
+        try:
+            baselines = baselines_compute(
+                found,
+                network=network,
+                reference=reference,
+                kid_subsets=options["kid_subsets"],
+                kid_subset_size=options["kid_subset_size"],
+                progress=progress,
+            )
+        except BaselinesFailed as error:
+            raise CommandError(f"No baselines computed: {error}") from None
+        finally:
+            if bar is not None:
+                bar.close()
+        self.stdout.write(
+            f"{'model':<24} {'reference':<28} {'FID':>9} {'KID x1e3':>14} "
+            f"{'precision':>9} {'recall':>7} {'n real':>6} {'n fake':>6}"
+        )
+        for b in baselines:
+            kid = f"{1e3 * b.kid_mean:.2f}±{1e3 * b.kid_sd:.2f}" if b.kid_mean is not None else "-"
+            precision = f"{b.precision:.3f}" if b.precision is not None else "-"
+            recall = f"{b.recall:.3f}" if b.recall is not None else "-"
+            self.stdout.write(
+                f"{b.model.name:<24} {b.reference[:28]:<28} {b.fid:9.3f} {kid:>14} "
+                f"{precision:>9} {recall:>7} {b.n_real:>6} {b.n_fake:>6}"
+            )
