@@ -1,56 +1,208 @@
-"""The researcher's pages: a study's parameters, its rater link and its results. Thin: the
-numbers come from experiments.services.scores."""
+"""The researcher's pages: a study's parameters, rater link, results and how they narrow, and
+the owner's controls (open/close, sharing). Thin: the numbers come from
+experiments.services.scores, who may see or change what from experiments.services.access."""
 
 from __future__ import annotations
 
+import math
+from dataclasses import dataclass
+
+from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
+from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils import timezone
+from django.views.decorators.http import require_POST, require_safe
 
-from experiments.models import Study
-from experiments.services.access import studies_visible_to
+from experiments.models import RaterSession, Study
+from experiments.services.access import (
+    studies_visible_to,
+    study_can_edit,
+    study_for_editor,
+    study_for_viewer,
+)
+from experiments.services.baselines import MIN_MODELS_FOR_RHO, baselines_summary
 from experiments.services.raters import staircase_rule, task_blocks
-from experiments.services.scores import study_results
+from experiments.services.scores import (
+    IN_PROGRESS,
+    IntervalHistory,
+    StudyResults,
+    study_report,
+    study_results,
+)
+
+# The interval width the precision panel plans for unless the researcher asks for another,
+# in the units the page shows: ms for HYPE_time, percentage points for HYPE_inf. Roughly the
+# paper's intervals with 30 raters per model.
+DEFAULT_TARGET_WIDTH = {Study.Method.TIME: 50.0, Study.Method.INF: 10.0}
+MAX_TARGET_WIDTH = {Study.Method.TIME: 1000.0, Study.Method.INF: 100.0}
+
+EXPORTS = [
+    ("trials.csv", "Trials", "one row per answered image"),
+    ("raters.csv", "Raters", "one row per rater"),
+    ("scores.csv", "Scores", "one row per model"),
+    ("results.tex", "LaTeX table", "the results table for the paper"),
+    ("bundle.json", "Everything", "parameters, raters, trials and scores in one file"),
+]
+
+# action -> (statuses it applies to, status it leads to, past tense, what the researcher is told).
+TRANSITIONS = {
+    "open": (
+        (Study.Status.DRAFT, Study.Status.CLOSED),
+        Study.Status.LIVE,
+        "opened",
+        "“{name}” is live: the rater link takes new raters.",
+    ),
+    "close": (
+        (Study.Status.LIVE,),
+        Study.Status.CLOSED,
+        "closed",
+        "“{name}” is closed: the rater link takes no more raters or answers.",
+    ),
+}
 
 
-def _percent(value: float) -> str:
+# --- Formatting ----------------------------------------------------------------------------
+
+
+def percent(value: float) -> str:
     return f"{100 * value:.1f}%"
 
 
-def _ms(value: float) -> str:
+def milliseconds(value: float) -> str:
     return f"{value:.1f} ms"
 
 
-def _verdict(results) -> str:
+def score_formatter(unit: str):
+    """HYPE_time scores read in ms, HYPE_inf error rates in percent."""
+    return percent if unit == "error" else milliseconds
+
+
+def p_value(p: float) -> str:
+    """A p value as the verdict writes it ("p = 0.003", "p < 0.001"), never rounded to 0.05."""
+    if p < 0.001:
+        return "p < 0.001"
+    if p < 0.01:
+        return f"p = {p:.3f}"
+    shown = f"{p:.2g}"
+    return f"p = {p:.3g}" if shown == "0.05" else f"p = {shown}"
+
+
+def confidence_label(confidence: float) -> str:
+    return f"{100 * confidence:g}%"
+
+
+def verdict(results: StudyResults) -> tuple[str, list[str]]:
+    """The test of whether the models differ, in words: a lead sentence and, for three or more
+    models, one sentence per pair ("A is more realistic than B, p = 0.003."). For HYPE_inf a
+    higher error is more realistic: raters mistook the model's images more often."""
     comparison = results.comparison
     if comparison is None:
-        return "Not enough completed raters yet to compare the models (two per model needed)."
-    better = "higher" if results.unit == "ms" else "higher error"
-    significant = [p for p in comparison.pairs if p.p_value < 0.05]
-    test = "Welch's t-test" if comparison.test == "t-test" else "ANOVA with Tukey HSD"
-    if not significant:
-        return f"No evidence that the models differ ({test}, p = {comparison.p_value:.3g})."
-    sentences = []
-    for pair in significant:
+        return "Not enough completed raters yet to compare the models (two per model needed).", []
+
+    def pair_sentence(pair) -> str:
+        if pair.p_value >= 0.05:
+            return f"No evidence that {pair.a} and {pair.b} differ, {p_value(pair.p_value)}."
         first, second = (pair.a, pair.b) if pair.difference > 0 else (pair.b, pair.a)
-        sentences.append(
-            f"{first} is more realistic than {second} ({better} score, {test}, "
-            f"p = {pair.p_value:.3g})."
+        return f"{first} is more realistic than {second}, {p_value(pair.p_value)}."
+
+    if comparison.test == "t-test":
+        (pair,) = comparison.pairs
+        if pair.p_value >= 0.05:
+            return (
+                f"No evidence that the models differ, {p_value(pair.p_value)} (Welch's t-test).",
+                [],
+            )
+        return pair_sentence(pair)[:-1] + " (Welch's t-test).", []
+    omnibus = f"one-way ANOVA, {p_value(comparison.p_value)}"
+    if comparison.p_value >= 0.05:
+        return f"No evidence that the models differ ({omnibus}).", []
+    # Significant pairs first, the strongest evidence leading.
+    pairs = sorted(comparison.pairs, key=lambda pair: pair.p_value)
+    return (
+        f"The models differ ({omnibus}). Pair by pair (Tukey HSD):",
+        [pair_sentence(pair) for pair in pairs],
+    )
+
+
+# --- The studies list ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ModelSummary:
+    name: str
+    score: str | None
+    interval: str | None
+
+
+@dataclass(frozen=True)
+class StudySummary:
+    """One line of the studies list."""
+
+    study: Study
+    shared_with_you: bool
+    owned_by_someone_else: bool
+    raters_done: int
+    raters_target: int
+    models: tuple[ModelSummary, ...]
+
+
+def study_summaries(user) -> list[StudySummary]:
+    """The studies the user may see, each with its current scores. One scores computation
+    (a few queries) per study: fine for the few dozen studies a researcher has."""
+    shared = set(user.shared_studies.values_list("pk", flat=True))
+    summaries = []
+    for study in studies_visible_to(user).select_related("owner"):
+        results = study_results(study)
+        fmt = score_formatter(results.unit)
+        models = tuple(
+            ModelSummary(
+                name=m.name,
+                score=fmt(m.score.estimate) if m.score else None,
+                interval=f"{fmt(m.score.low)}–{fmt(m.score.high)}" if m.score else None,
+            )
+            for m in results.models
         )
-    return " ".join(sentences)
+        summaries.append(
+            StudySummary(
+                study=study,
+                shared_with_you=study.pk in shared and study.owner_id != user.pk,
+                owned_by_someone_else=study.owner_id != user.pk,
+                raters_done=sum(m.n_raters for m in results.models),
+                raters_target=study.raters_per_model * len(results.models),
+                models=models,
+            )
+        )
+    return summaries
 
 
-@login_required
-def study_detail(request: HttpRequest, study: str) -> HttpResponse:
-    study_obj = studies_visible_to(request.user).filter(public_id=study).first()
-    if study_obj is None:
-        # Not "forbidden": an outsider does not learn that the study exists.
-        raise Http404
-    rule = staircase_rule(study_obj)
-    blocks, per_block = task_blocks(study_obj)
-    results = study_results(study_obj)
-    fmt = _percent if results.unit == "error" else _ms
+# --- The study page ------------------------------------------------------------------------
+
+
+def _target_width(request: HttpRequest, study: Study) -> tuple[float, str | None]:
+    """The interval width to plan for (page units) and an error if the one asked for is bad."""
+    default = DEFAULT_TARGET_WIDTH[Study.Method(study.method)]
+    raw = request.GET.get("width", "").strip()
+    if not raw:
+        return default, None
+    limit = MAX_TARGET_WIDTH[Study.Method(study.method)]
+    unit = "ms" if study.method == Study.Method.TIME else "percentage points"
+    try:
+        width = float(raw)
+    except ValueError:
+        width = math.nan
+    if not (math.isfinite(width) and 0 < width <= limit):
+        return default, (
+            f"The target width must be a number above 0 and at most {limit:g} {unit}; "
+            f"showing {default:g} {unit}."
+        )
+    return width, None
+
+
+def _result_rows(study: Study, results: StudyResults) -> list[dict]:
+    fmt = score_formatter(results.unit)
     rows = []
     for model in results.models:
         score = model.score
@@ -59,37 +211,235 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
                 "name": model.name,
                 "n_raters": model.n_raters,
                 "n_in_progress": model.n_in_progress,
-                "target": study_obj.raters_per_model,
+                "target": study.raters_per_model,
                 "score": fmt(score.estimate) if score else None,
                 "interval": f"{fmt(score.low)} – {fmt(score.high)}" if score else None,
                 "sd": fmt(score.sd) if score else None,
-                "fake_error": _percent(model.inf.fake_error) if model.inf else "",
-                "real_error": _percent(model.inf.real_error) if model.inf else "",
+                "fake_error": percent(model.inf.fake_error) if model.inf else "",
+                "real_error": percent(model.inf.real_error) if model.inf else "",
             }
         )
+    return rows
+
+
+def _baselines(study: Study, results: StudyResults) -> dict:
+    """The baselines block: FID, KID, precision and recall next to HYPE, and how they rank
+    the models against people (experiments.services.baselines)."""
+    summary = baselines_summary(study, results)
+    fmt = score_formatter(results.unit)
+    rows = [
+        {
+            "name": row.model,
+            "hype": fmt(row.hype) if row.hype is not None else "–",
+            "fid": f"{row.fid:.2f}",
+            "kid": (
+                f"{1e3 * row.kid_mean:.2f} ± {1e3 * row.kid_sd:.2f}"
+                if row.kid_mean is not None
+                else "–"
+            ),
+            "precision": f"{row.precision:.3f}" if row.precision is not None else "–",
+            "recall": f"{row.recall:.3f}" if row.recall is not None else "–",
+            "images": f"{row.n_real} / {row.n_fake}",
+        }
+        for row in summary.rows
+    ]
+    correlations = []
+    for c in summary.correlations:
+        if c.rho is None:
+            text = (
+                f"needs HYPE scores and {c.label} for at least {MIN_MODELS_FOR_RHO} models "
+                f"(has {c.n_models})"
+            )
+        else:
+            ranks = "ranks the models as people do" if c.agrees else "ranks them against people"
+            text = f"ρ = {c.rho:+.2f} over {c.n_models} models (p = {c.p_value:.2g}): {ranks}"
+        correlations.append({"label": c.label, "text": text})
+    return {
+        "summary": summary,
+        "rows": rows,
+        "correlations": correlations,
+        "references": [
+            {"name": b.model.name, "reference": b.reference, "fid": f"{b.fid:.2f}"}
+            for b in summary.references
+        ],
+    }
+
+
+def _scores_chart(results: StudyResults) -> dict:
+    """What results_chart.js draws: each model's interval and estimate, in page units."""
+    scale = 100.0 if results.unit == "error" else 1.0
+    return {
+        "unit": "%" if results.unit == "error" else "ms",
+        "label": (
+            "HYPE∞: share of wrong answers (%)"
+            if results.unit == "error"
+            else "HYPE time: exposure in ms (higher is more realistic)"
+        ),
+        "chance": 50.0 if results.unit == "error" else None,
+        "models": [
+            {
+                "name": m.name,
+                "estimate": scale * m.score.estimate,
+                "low": scale * m.score.low,
+                "high": scale * m.score.high,
+                "raters": m.n_raters,
+            }
+            for m in results.models
+            if m.score is not None
+        ],
+    }
+
+
+def _precision(
+    study: Study, results: StudyResults, histories: tuple[IntervalHistory, ...], width: float
+) -> dict:
+    """The interval widths as raters came in and the raters the spread suggests."""
+    scale = 100.0 if results.unit == "error" else 1.0
+    unit = "percentage points" if results.unit == "error" else "ms"
+    rows = [
+        {
+            "name": h.name,
+            "n_raters": len(h.rater_scores),
+            "width": f"{scale * h.points[-1][1]:.1f} {unit}" if h.points else None,
+            "raters_needed": h.raters_needed,
+        }
+        for h in histories
+    ]
+    needed = [h.raters_needed for h in histories if h.raters_needed is not None]
+    return {
+        "rows": rows,
+        "raters_needed": max(needed) if needed else None,
+        "all_models_measured": len(needed) == len(histories),
+        "width": width,
+        "width_label": f"{width:g} {unit}",
+        "unit": unit,
+        "chart": {
+            "unit": "pp" if results.unit == "error" else "ms",
+            "axis": f"Width of the {confidence_label(study.confidence)} interval ({unit})",
+            "target": width,
+            "models": [
+                {"name": h.name, "points": [{"x": k, "y": scale * w} for k, w in h.points]}
+                for h in histories
+            ],
+        },
+        # A line needs two points: three completed raters in some model.
+        "has_points": any(len(h.points) >= 2 for h in histories),
+    }
+
+
+@login_required
+@require_safe
+def study_detail(request: HttpRequest, study: str) -> HttpResponse:
+    study_obj = study_for_viewer(request.user, study)
+    rule = staircase_rule(study_obj)
+    blocks, per_block = task_blocks(study_obj)
+    width, width_error = _target_width(request, study_obj)
+    # The service plans in the score's units: HYPE_inf widths as fractions, not points.
+    scale = 100.0 if study_obj.method == Study.Method.INF else 1.0
+    results, histories = study_report(study_obj, target_width=width / scale)
+    can_edit = study_can_edit(request.user, study_obj)
+    in_progress = RaterSession.objects.filter(study=study_obj, status__in=IN_PROGRESS).count()
+    verdict_lead, verdict_pairs = verdict(results)
     return render(
         request,
         "researcher/study.html",
         {
             "study": study_obj,
             "timed": study_obj.method == Study.Method.TIME,
+            "can_edit": can_edit,
+            "is_owner": study_obj.owner_id == request.user.pk,
+            "viewers": study_obj.viewers.order_by("username") if can_edit else [],
+            "in_progress": in_progress,
+            "can_open": study_obj.status in TRANSITIONS["open"][0],
+            "can_close": study_obj.status in TRANSITIONS["close"][0],
             "rater_link": request.build_absolute_uri(
                 reverse("experiments:rater_landing", args=[study_obj.public_id])
             ),
+            "exports": [
+                (label, note, reverse("experiments:study_export", args=[study_obj.public_id, k]))
+                for k, label, note in EXPORTS
+            ],
             "target_accuracy": rule.target_accuracy(),
             "below_chance": rule.is_at_or_below_chance(),
             "blocks": blocks,
             "per_block": per_block,
-            "rows": rows,
+            "rows": _result_rows(study_obj, results),
             "unit": results.unit,
-            "verdict": _verdict(results),
+            "confidence": confidence_label(study_obj.confidence),
+            "verdict": verdict_lead,
+            "verdict_pairs": verdict_pairs,
+            "scores_chart": _scores_chart(results),
+            "baselines": _baselines(study_obj, results),
+            "precision": _precision(study_obj, results, histories, width),
+            "width_error": width_error,
         },
     )
 
 
-def study_status(request, study):  # SCAFFOLD (being written)
-    raise Http404
+def _back_to_study(study: Study, anchor: str = "") -> HttpResponse:
+    url = reverse("experiments:study_detail", args=[study.public_id])
+    return redirect(f"{url}#{anchor}" if anchor else url)
 
 
-def study_sharing(request, study):  # SCAFFOLD (being written)
-    raise Http404
+@login_required
+@require_POST
+def study_status(request: HttpRequest, study: str) -> HttpResponse:
+    """Open (draft or closed -> live) or close (live -> closed) a study: owner and staff."""
+    study_obj = study_for_editor(request.user, study)
+    action = request.POST.get("action", "")
+    if action not in TRANSITIONS:
+        return HttpResponseBadRequest("action must be 'open' or 'close'.")
+    sources, target, done, told = TRANSITIONS[action]
+    # Conditional on the current status, so a stale page (another tab closed the study
+    # meanwhile) changes nothing rather than skipping a state.
+    changed = Study.objects.filter(pk=study_obj.pk, status__in=sources).update(
+        status=target, updated_at=timezone.now()
+    )
+    if changed:
+        messages.success(request, told.format(name=study_obj.name))
+    else:
+        study_obj.refresh_from_db(fields=["status"])
+        messages.error(
+            request,
+            f"A {study_obj.get_status_display().lower()} study cannot be {done}; "
+            "nothing was changed.",
+        )
+    return _back_to_study(study_obj)
+
+
+def _sharing_change(study: Study, user, action: str, username: str) -> tuple[int, str]:
+    """Add or remove the colleague; (message level, what to tell the researcher)."""
+    if not username:
+        return messages.ERROR, "Enter a colleague's username."
+    colleague = get_user_model().objects.filter(username=username, is_active=True).first()
+    shared = colleague is not None and study.viewers.filter(pk=colleague.pk).exists()
+    if action == "remove":
+        if not shared:
+            return messages.ERROR, f"“{username}” is not among the colleagues of this study."
+        study.viewers.remove(colleague)
+        return messages.SUCCESS, f"{username} no longer sees this study."
+    if colleague is None:
+        return messages.ERROR, f"There is no researcher with the username “{username}”."
+    if colleague.pk == user.pk:
+        return messages.ERROR, "You can see this study already; share it with a colleague."
+    if colleague.pk == study.owner_id:
+        return messages.ERROR, f"{username} owns this study already."
+    if shared:
+        return messages.INFO, f"{username} can see this study already."
+    study.viewers.add(colleague)
+    return messages.SUCCESS, f"{username} can now see this study, read-only."
+
+
+@login_required
+@require_POST
+def study_sharing(request: HttpRequest, study: str) -> HttpResponse:
+    """Give a colleague read access to the study by username, or take it away."""
+    study_obj = study_for_editor(request.user, study)
+    action = request.POST.get("action", "")
+    if action not in ("add", "remove"):
+        return HttpResponseBadRequest("action must be 'add' or 'remove'.")
+    username = request.POST.get("username", "").strip()
+    level, text = _sharing_change(study_obj, request.user, action, username)
+    # Tagged so that the page shows it in the sharing panel, where the researcher is sent.
+    messages.add_message(request, level, text, extra_tags="sharing")
+    return _back_to_study(study_obj, "sharing")

@@ -1,18 +1,16 @@
-"""Thin HTTP views of the experiments app."""
+"""Thin HTTP views of the experiments app: the home page (the studies list once logged in)
+and the health check."""
 
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 
-from experiments.models import Study
-from experiments.services.access import studies_visible_to
+from experiments.researcher_views import study_summaries
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    studies = Study.objects.none()
-    if request.user.is_authenticated:
-        studies = studies_visible_to(request.user)
-    return render(request, "home.html", {"studies": studies})
+    summaries = study_summaries(request.user) if request.user.is_authenticated else []
+    return render(request, "home.html", {"summaries": summaries})
 
 
 def healthz(request: HttpRequest) -> JsonResponse:

@@ -391,3 +391,29 @@ def spearman(x: ArrayLike, y: ArrayLike) -> tuple[float, float]:
         raise ValueError("a rank correlation needs at least two points")
     result = stats.spearmanr(xs, ys)
     return float(result.statistic), float(result.pvalue)
+
+
+# --- Planning: how many raters ---------------------------------------------------------
+
+
+def raters_for_width(rater_scores: ArrayLike, *, width: float, confidence: float = 0.95) -> int:
+    """How many raters per model the observed spread suggests for an interval `width` wide.
+
+    The normal approximation of a mean's interval, 2 z s / sqrt(n) = width, solved for n:
+    n = ceil((2 z s / width)^2), with s the SD of the rater scores (ddof=1) and z the
+    two-sided normal quantile of `confidence`. For HYPE_inf pass the per-rater error rates
+    and the width as a fraction. Never fewer than 2: a spread, and a test between models,
+    need two raters.
+    """
+    scores = _scores(rater_scores, what="rater scores")
+    if scores.size < 2:
+        raise ValueError(f"need at least two rater scores to measure a spread, got {scores.size}")
+    if isinstance(width, bool) or not math.isfinite(width) or width <= 0:
+        raise ValueError(f"width must be a positive number, got {width!r}")
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be strictly between 0 and 1, got {confidence!r}")
+    z = float(stats.norm.ppf(0.5 + confidence / 2.0))
+    spread = float(scores.std(ddof=1))
+    exact = (2.0 * z * spread / width) ** 2
+    # Rounding noise must not turn an exact 30.0 into 31 raters.
+    return max(2, math.ceil(exact - 1e-9))
