@@ -12,6 +12,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import os
+import sys
 import urllib.request
 import warnings
 from collections.abc import Iterable, Iterator
@@ -55,7 +56,13 @@ class WeightsSource:
 
 
 def torch_available() -> bool:
-    return importlib.util.find_spec("torch") is not None
+    """Whether torch can be imported, without importing it (a page asks this)."""
+    if "torch" in sys.modules:
+        return sys.modules["torch"] is not None  # None: imports of it are blocked
+    try:
+        return importlib.util.find_spec("torch") is not None
+    except (ImportError, ValueError):
+        return False
 
 
 # --- Preprocessing (numpy; no torch needed) -------------------------------------------------

@@ -226,3 +226,111 @@ def _store(model: GenerativeModel, reference: str, weights: WeightsSource, **val
         },
     )
     return baseline
+
+
+# --- Next to HYPE ---------------------------------------------------------------------------
+
+# Each metric, and whether a lower value means a more realistic model (as a higher HYPE does).
+METRICS = (
+    ("fid", "FID", True),
+    ("kid_mean", "KID", True),
+    ("precision", "precision", False),
+    ("recall", "recall", False),
+)
+MIN_MODELS_FOR_RHO = 3
+
+
+@dataclass(frozen=True)
+class BaselineRow:
+    model: str
+    hype: float | None
+    fid: float
+    kid_mean: float | None
+    kid_sd: float | None
+    precision: float | None
+    recall: float | None
+    n_real: int
+    n_fake: int
+
+
+@dataclass(frozen=True)
+class Correlation:
+    """Spearman's rho of HYPE against one metric over the models that have both. `agrees`:
+    the sign says the metric ranks the models as people do (negative for FID and KID,
+    where lower is better)."""
+
+    metric: str
+    label: str
+    rho: float | None
+    p_value: float | None
+    n_models: int
+    agrees: bool | None
+
+
+@dataclass(frozen=True)
+class BaselinesSummary:
+    available: Availability
+    rows: tuple[BaselineRow, ...]
+    references: tuple[Baseline, ...]  # FID against reference .npz files
+    correlations: tuple[Correlation, ...]
+    weights: str
+    computed_at: object
+
+
+def baselines_summary(study: Study, results) -> BaselinesSummary:
+    """The study's stored baselines next to its HYPE scores (a StudyResults), with the rank
+    correlation of HYPE against each metric across models (from 3 models: with 2, rho is
+    +1 or -1 by construction)."""
+    from hype.science.scores import spearman
+
+    stored = list(Baseline.objects.filter(study=study).select_related("model"))
+    hype = {m.name: (m.score.estimate if m.score else None) for m in results.models}
+    own = sorted(
+        (b for b in stored if b.reference == Baseline.STUDY_REAL_IMAGES), key=lambda b: b.model.name
+    )
+    rows = tuple(
+        BaselineRow(
+            model=b.model.name,
+            hype=hype.get(b.model.name),
+            fid=b.fid,
+            kid_mean=b.kid_mean,
+            kid_sd=b.kid_sd,
+            precision=b.precision,
+            recall=b.recall,
+            n_real=b.n_real,
+            n_fake=b.n_fake,
+        )
+        for b in own
+    )
+    correlations = []
+    for field, label, lower_is_better in METRICS:
+        pairs = [
+            (row.hype, getattr(row, field))
+            for row in rows
+            if row.hype is not None and getattr(row, field) is not None
+        ]
+        rho = p = agrees = None
+        if len(pairs) >= MIN_MODELS_FOR_RHO:
+            xs, ys = zip(*pairs, strict=True)
+            if len(set(xs)) > 1 and len(set(ys)) > 1:
+                rho, p = spearman(xs, ys)
+                agrees = rho < 0 if lower_is_better else rho > 0
+        correlations.append(Correlation(field, label, rho, p, len(pairs), agrees))
+    references = tuple(
+        sorted(
+            (b for b in stored if b.reference != Baseline.STUDY_REAL_IMAGES),
+            key=lambda b: (b.reference, b.model.name),
+        )
+    )
+    weights = ""
+    if stored:
+        first = stored[0]
+        weights = f"{first.weights_origin} (sha256 {first.weights_sha256[:12]}…)"
+    return BaselinesSummary(
+        available=baselines_availability(),
+        rows=rows,
+        references=references,
+        correlations=tuple(correlations),
+        weights=weights,
+        computed_at=max((b.computed_at for b in stored), default=None),
+    )
