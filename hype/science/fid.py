@@ -145,20 +145,29 @@ def _psd_eigh(sigma: np.ndarray, *, what: str) -> tuple[np.ndarray, np.ndarray]:
     return np.clip(values, 0.0, None), vectors
 
 
+def _symmetric_factor(sigma1: np.ndarray) -> np.ndarray:
+    """A matrix F with F F' = S1, so that F' S2 F has the eigenvalues of sqrt(S1) S2 sqrt(S1)
+    (all three are similar to S1 S2). The Cholesky factor when S1 is positive definite (the
+    usual case with more images than dimensions, and several times cheaper than an
+    eigendecomposition); V diag(sqrt w) from S1 = V diag(w) V' when it is singular."""
+    try:
+        return linalg.cholesky(sigma1, lower=True, check_finite=False)
+    except linalg.LinAlgError:
+        values, vectors = _psd_eigh(sigma1, what="the first covariance")
+        return vectors * np.sqrt(values)[None, :]
+
+
 def trace_sqrt_product(sigma1: np.ndarray, sigma2: np.ndarray) -> float:
-    """tr sqrt(S1 S2) as tr sqrt(sqrt(S1) S2 sqrt(S1)): the same eigenvalues, but the matrix is
-    symmetric positive semi-definite, so a symmetric eigensolver gives real, non-negative
-    values. With S1 = V diag(w) V', sqrt(S1) S2 sqrt(S1) is similar (through V) to
-    diag(sqrt w) V' S2 V diag(sqrt w), which needs no explicit square root."""
-    values, vectors = _psd_eigh(sigma1, what="the first covariance")
-    root = np.sqrt(values)
-    rotated = vectors.T @ sigma2 @ vectors
-    inner = root[:, None] * rotated * root[None, :]
+    """tr sqrt(S1 S2) from a symmetric eigendecomposition: the eigenvalues of S1 S2 are those
+    of sqrt(S1) S2 sqrt(S1), equivalently of F' S2 F with F F' = S1, a symmetric positive
+    semi-definite matrix, so they are real and non-negative (up to rounding, clipped)."""
+    factor = _symmetric_factor(sigma1)
+    inner = factor.T @ sigma2 @ factor
     inner = (inner + inner.T) / 2.0
     eigenvalues = linalg.eigvalsh(inner, check_finite=False)
     top = max(float(eigenvalues[-1]), np.finfo(float).tiny)
     if eigenvalues[0] < -NEGATIVE_EIGENVALUE_TOLERANCE * top:
-        # sqrt(S1) S2 sqrt(S1) is positive semi-definite whenever S2 is.
+        # F' S2 F is positive semi-definite whenever S2 is.
         raise DegenerateInput(
             f"the second covariance is not a covariance matrix (sqrt(S1) S2 sqrt(S1) has "
             f"eigenvalue {eigenvalues[0]:.3g})"
