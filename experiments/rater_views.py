@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import mimetypes
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from experiments.consumers import rater_session_key
+from experiments.consumers import rater_session_key, study_group
 from experiments.models import Image, RaterSession, Study, Trial
 from experiments.services.raters import (
     ProtocolError,
@@ -92,6 +94,11 @@ def rater_start(request: HttpRequest, study: str) -> HttpResponse:
         context["error"] = error.message
         return render(request, "rater/landing.html", context, status=409)
     request.session[rater_session_key(study_obj.public_id)] = session.id
+    # The researcher's live progress counts raters from their consent on, not their first
+    # answer.
+    async_to_sync(get_channel_layer().group_send)(
+        study_group(study_obj.public_id), {"type": "study.progress"}
+    )
     return redirect("experiments:rater_task", study=study_obj.public_id)
 
 

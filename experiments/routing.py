@@ -1,9 +1,11 @@
-"""Websocket routes."""
+"""Websocket routes: the rater's task socket and the researcher's live progress."""
 
 from django.urls import path
 
 from experiments.consumers import RaterConsumer
+from experiments.progress_consumer import StudyProgressConsumer
 
 websocket_urlpatterns = [
     path("ws/rate/<str:study>/", RaterConsumer.as_asgi()),
+    path("ws/studies/<str:study>/progress/", StudyProgressConsumer.as_asgi()),
 ]
