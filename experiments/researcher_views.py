@@ -13,7 +13,6 @@ from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, HttpResponseBadRequest
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.utils import timezone
 from django.views.decorators.http import require_POST, require_safe
 
 from experiments.models import RaterSession, Study
@@ -24,6 +23,7 @@ from experiments.services.access import (
     study_for_viewer,
 )
 from experiments.services.baselines import MIN_MODELS_FOR_RHO, baselines_summary
+from experiments.services.progress import study_progress
 from experiments.services.raters import staircase_rule, task_blocks
 from experiments.services.scores import (
     IN_PROGRESS,
@@ -31,6 +31,12 @@ from experiments.services.scores import (
     StudyResults,
     study_report,
     study_results,
+)
+from experiments.services.studies import (
+    STATUS_ACTIONS,
+    STATUS_CHANGES,
+    StudyInputError,
+    study_status_change,
 )
 
 # The interval width the precision panel plans for unless the researcher asks for another,
@@ -44,23 +50,15 @@ EXPORTS = [
     ("raters.csv", "Raters", "one row per rater"),
     ("scores.csv", "Scores", "one row per model"),
     ("results.tex", "LaTeX table", "the results table for the paper"),
-    ("bundle.json", "Everything", "parameters, raters, trials and scores in one file"),
+    ("bundle.json", "Reproduce", "parameters, software versions and full-precision results"),
 ]
 
 # action -> (statuses it applies to, status it leads to, past tense, what the researcher is told).
-TRANSITIONS = {
-    "open": (
-        (Study.Status.DRAFT, Study.Status.CLOSED),
-        Study.Status.LIVE,
-        "opened",
-        "“{name}” is live: the rater link takes new raters.",
-    ),
-    "close": (
-        (Study.Status.LIVE,),
-        Study.Status.CLOSED,
-        "closed",
-        "“{name}” is closed: the rater link takes no more raters or answers.",
-    ),
+# What the researcher is told after opening or closing (experiments.services.studies decides
+# whether the change is allowed).
+STATUS_TOLD = {
+    "open": "“{name}” is live: the rater link takes new raters.",
+    "close": "“{name}” is closed: the rater link takes no more raters or answers.",
 }
 
 
@@ -350,8 +348,8 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "is_owner": study_obj.owner_id == request.user.pk,
             "viewers": study_obj.viewers.order_by("username") if can_edit else [],
             "in_progress": in_progress,
-            "can_open": study_obj.status in TRANSITIONS["open"][0],
-            "can_close": study_obj.status in TRANSITIONS["close"][0],
+            "can_open": Study.Status.LIVE in STATUS_CHANGES[study_obj.status],
+            "can_close": Study.Status.CLOSED in STATUS_CHANGES[study_obj.status],
             "rater_link": request.build_absolute_uri(
                 reverse("experiments:rater_landing", args=[study_obj.public_id])
             ),
@@ -370,6 +368,7 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "verdict_pairs": verdict_pairs,
             "scores_chart": _scores_chart(results),
             "baselines": _baselines(study_obj, results),
+            "progress": study_progress(study_obj),
             "precision": _precision(study_obj, results, histories, width),
             "width_error": width_error,
         },
@@ -387,23 +386,14 @@ def study_status(request: HttpRequest, study: str) -> HttpResponse:
     """Open (draft or closed -> live) or close (live -> closed) a study: owner and staff."""
     study_obj = study_for_editor(request.user, study)
     action = request.POST.get("action", "")
-    if action not in TRANSITIONS:
+    if action not in STATUS_ACTIONS:
         return HttpResponseBadRequest("action must be 'open' or 'close'.")
-    sources, target, done, told = TRANSITIONS[action]
-    # Conditional on the current status, so a stale page (another tab closed the study
-    # meanwhile) changes nothing rather than skipping a state.
-    changed = Study.objects.filter(pk=study_obj.pk, status__in=sources).update(
-        status=target, updated_at=timezone.now()
-    )
-    if changed:
-        messages.success(request, told.format(name=study_obj.name))
+    try:
+        study_status_change(study=study_obj, action=action)
+    except StudyInputError as error:
+        messages.error(request, " ".join(error.problems))
     else:
-        study_obj.refresh_from_db(fields=["status"])
-        messages.error(
-            request,
-            f"A {study_obj.get_status_display().lower()} study cannot be {done}; "
-            "nothing was changed.",
-        )
+        messages.success(request, STATUS_TOLD[action].format(name=study_obj.name))
     return _back_to_study(study_obj)
 
 

@@ -168,6 +168,9 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Studies, generative models, HYPE scores and exports of the HYPE platform.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # A study's status (draft, live, closed) has its own name, so that the create endpoint's
+    # narrower status (draft or live) gets an enum of its own without a naming collision.
+    "ENUM_NAME_OVERRIDES": {"StudyStatusEnum": "experiments.models.Study.Status"},
 }
 
 if not DEBUG:

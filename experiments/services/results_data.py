@@ -1,0 +1,75 @@
+"""A study's HYPE scores as JSON-ready plain data: what the API's results endpoint sends and
+what `manage.py hype_scores --format json` prints, so the terminal and the API agree."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+from experiments.models import Study
+from experiments.services.scores import StudyResults, study_results
+
+
+def _finite(value: float | None) -> float | None:
+    # Strict JSON has no NaN: a rate without a denominator (no fakes shown, say) is null.
+    if value is None or not math.isfinite(value):
+        return None
+    return float(value)
+
+
+def study_results_data(*, study: Study) -> dict[str, Any]:
+    """The study's scores as plain data, straight from study_results (also used by
+    `manage.py hype_scores --format json`, so the terminal and the API agree)."""
+    results: StudyResults = study_results(study)
+    models = []
+    for model in results.models:
+        score = model.score
+        models.append(
+            {
+                "name": model.name,
+                "n_raters": model.n_raters,
+                "target_raters": study.raters_per_model,
+                "n_in_progress": model.n_in_progress,
+                "rater_scores": list(model.rater_scores),
+                "score": None
+                if score is None
+                else {
+                    "estimate": _finite(score.estimate),
+                    "sd": _finite(score.sd),
+                    "low": _finite(score.low),
+                    "high": _finite(score.high),
+                    "n": score.n,
+                    "resamples": score.resamples,
+                    "confidence": score.confidence,
+                    "seed": score.seed,
+                },
+                "error": _finite(model.inf.error) if model.inf else None,
+                "fake_error": _finite(model.inf.fake_error) if model.inf else None,
+                "real_error": _finite(model.inf.real_error) if model.inf else None,
+            }
+        )
+    comparison = results.comparison
+    return {
+        "study": study.public_id,
+        "method": results.method,
+        "unit": results.unit,
+        "models": models,
+        "comparison": None
+        if comparison is None
+        else {
+            "test": comparison.test,
+            "statistic": _finite(comparison.statistic),
+            "p_value": _finite(comparison.p_value),
+            "pairs": [
+                {
+                    "a": pair.a,
+                    "b": pair.b,
+                    "difference": pair.difference,
+                    "p_value": _finite(pair.p_value),
+                    "low": _finite(pair.low),
+                    "high": _finite(pair.high),
+                }
+                for pair in comparison.pairs
+            ],
+        },
+    }
