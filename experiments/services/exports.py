@@ -26,7 +26,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 
 import hype
-from experiments.models import Answer, Block, Image, RaterSession, Study
+from experiments.models import Answer, Baseline, Block, Image, RaterSession, Study
 from experiments.services.scores import StudyResults, study_results
 from hype.science.scores import inf_score, rater_time_score
 
@@ -107,8 +107,12 @@ SCORE_COLUMNS = (
     "real_error",
     "fid",
     "kid",
+    "kid_sd",
     "precision",
     "recall",
+    "baseline_real_images",
+    "baseline_fake_images",
+    "baseline_weights_sha256",
 )
 
 # Study fields that identify or administer a study rather than define its protocol.
@@ -444,10 +448,37 @@ def raters_csv(study: Study) -> Iterator[str]:
 # --- scores.csv -------------------------------------------------------------------------
 
 
+def _baselines_by_model(study: Study) -> dict[str, Baseline]:
+    """Each model's stored baselines against the study's own real images (compute_baselines)."""
+    return {
+        b.model.name: b
+        for b in Baseline.objects.filter(
+            study=study, reference=Baseline.STUDY_REAL_IMAGES
+        ).select_related("model")
+    }
+
+
+def _baseline_values(baseline: Baseline | None) -> tuple[Any, ...]:
+    if baseline is None:
+        return (None,) * 8
+    return (
+        baseline.fid,
+        baseline.kid_mean,
+        baseline.kid_sd,
+        baseline.precision,
+        baseline.recall,
+        baseline.n_real,
+        baseline.n_fake,
+        baseline.weights_sha256,
+    )
+
+
 def score_rows(study: Study, *, results: StudyResults | None = None) -> Iterator[tuple[Any, ...]]:
-    """One row per model (SCORE_COLUMNS), exactly study_results' numbers. The columns of the
-    automated baselines (FID, KID, precision, recall) are reserved: empty in this version."""
+    """One row per model (SCORE_COLUMNS), exactly study_results' numbers, and the automated
+    baselines (FID, KID, precision, recall against the study's real images) where
+    compute_baselines has stored them; empty otherwise, never guessed."""
     results = results or study_results(study)
+    baselines = _baselines_by_model(study)
     for model in results.models:
         score, inf = model.score, model.inf
         yield (
@@ -466,10 +497,7 @@ def score_rows(study: Study, *, results: StudyResults | None = None) -> Iterator
             model.n_in_progress,
             inf.fake_error if inf else None,
             inf.real_error if inf else None,
-            None,
-            None,
-            None,
-            None,
+            *_baseline_values(baselines.get(model.name)),
         )
 
 
@@ -540,10 +568,13 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
             "Raters",
         ]
         fmt = _percent
+    baselines = _baselines_by_model(study)
+    if baselines:
+        header.append("FID")
     rows = []
     for model in results.models:
         score = model.score
-        numbers = ["---"] * (len(header) - 2)
+        numbers = ["---"] * (len(header) - 2 - bool(baselines))
         if score is not None:
             interval = f"{fmt(score.low)}--{fmt(score.high)}"
             if timed:
@@ -553,7 +584,11 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
                 fake = _percent(inf.fake_error) if inf else "---"
                 real = _percent(inf.real_error) if inf else "---"
                 numbers = [fmt(score.estimate), fake, real, fmt(score.sd), interval]
-        rows.append([latex_escape(model.name), *numbers, str(model.n_raters)])
+        row = [latex_escape(model.name), *numbers, str(model.n_raters)]
+        if baselines:
+            baseline = baselines.get(model.name)
+            row.append(f"{baseline.fid:.2f}" if baseline else "---")
+        rows.append(row)
 
     name = latex_escape(study.name)
     if timed:
@@ -570,6 +605,11 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
         f"{what} SD and {level} percentile intervals from "
         f"{study.bootstrap_resamples:,} bootstrap resamples of raters."
     )
+    if baselines:
+        caption += (
+            " FID: Inception-v3 pool3 features of each model's fakes against the study's "
+            "real images (lower is closer)."
+        )
     columns = "l" + "r" * (len(header) - 1)
     lines = [
         f"% HYPE results of study {study.public_id}, exported by hype {hype.__version__}.",
@@ -689,7 +729,9 @@ def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, An
             }
         )
     result_models = []
+    baselines = _baselines_by_model(study)
     for model in results.models:
+        baseline = baselines.get(model.name)
         result_models.append(
             {
                 "name": model.name,
@@ -698,11 +740,12 @@ def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, An
                 "rater_scores": list(model.rater_scores),
                 "score": dataclasses.asdict(model.score) if model.score else None,
                 "inf": dataclasses.asdict(model.inf) if model.inf else None,
-                # Reserved for the automated baselines (as in scores.csv): never guessed.
-                "fid": None,
-                "kid": None,
-                "precision": None,
-                "recall": None,
+                # The automated baselines (as in scores.csv): null until computed.
+                "fid": baseline.fid if baseline else None,
+                "kid": baseline.kid_mean if baseline else None,
+                "kid_sd": baseline.kid_sd if baseline else None,
+                "precision": baseline.precision if baseline else None,
+                "recall": baseline.recall if baseline else None,
             }
         )
     return _json_safe(
@@ -724,6 +767,28 @@ def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, An
             "real_images": images.get("real", {}),
             "mask_images": images.get("mask", {}).get(Image.Role.MASK, 0),
             "unassigned_raters": raters.get(None, {}),
+            "baselines": [
+                {
+                    "model": b.model.name,
+                    "reference": b.reference,
+                    "fid": b.fid,
+                    "kid": b.kid_mean,
+                    "kid_sd": b.kid_sd,
+                    "kid_subsets": b.kid_subsets,
+                    "kid_subset_size": b.kid_subset_size,
+                    "precision": b.precision,
+                    "recall": b.recall,
+                    "neighbours": b.neighbours,
+                    "n_real": b.n_real,
+                    "n_fake": b.n_fake,
+                    "weights_origin": b.weights_origin,
+                    "weights_sha256": b.weights_sha256,
+                    "computed_at": iso_utc(b.computed_at),
+                }
+                for b in Baseline.objects.filter(study=study)
+                .select_related("model")
+                .order_by("model__name", "reference")
+            ],
             "results": {
                 "method": results.method,
                 "unit": results.unit,

