@@ -1,0 +1,139 @@
+"""Every researcher URL of a study, found by walking the URL map (so a new page cannot skip the
+check), for the three personas: the owner sees it, a colleague with read access sees it but
+cannot change anything, an outsider gets 404 everywhere, and an anonymous visitor is sent to
+log in. (The API has its own schema-driven table in test_api.py; the progress websocket is in
+test_progress.py.)"""
+
+import pytest
+from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
+
+from experiments.export_views import EXPORT_KINDS
+from experiments.models import Image, Study
+from tests.factories import answered_session_make, study_make, user_make
+
+pytestmark = pytest.mark.django_db
+
+# The views that change a study, and a POST that would change it if it were allowed.
+CHANGES = {
+    "experiments:study_status": {"action": "close"},
+    "experiments:study_sharing": {"action": "add", "username": "someone-else"},
+}
+
+
+def study_routes() -> list[str]:
+    """The name of every route whose path starts with studies/<str:study>/."""
+    names = []
+
+    def walk(patterns, prefix, namespace):
+        for entry in patterns:
+            if isinstance(entry, URLResolver):
+                walk(entry.url_patterns, prefix + str(entry.pattern), entry.namespace or namespace)
+            elif isinstance(entry, URLPattern) and entry.name:
+                route = prefix + str(entry.pattern)
+                if route.startswith("studies/<str:study>/"):
+                    names.append(f"{namespace}:{entry.name}")
+
+    walk(get_resolver().url_patterns, "", None)
+    return sorted(set(names))
+
+
+@pytest.fixture
+def world():
+    owner, colleague, outsider = user_make("owner"), user_make("colleague"), user_make("outsider")
+    user_make("someone-else")
+    study = study_make(owner=owner, models=("a", "b"), status=Study.Status.LIVE)
+    study.viewers.add(colleague)
+    session = answered_session_make(study, study.models.get(name="a"), [[(500, False, True)]])
+    image = Image.objects.filter(study=study, is_real=False).first()
+    return {
+        "study": study,
+        "owner": owner,
+        "colleague": colleague,
+        "outsider": outsider,
+        "args": {"study": study.public_id, "rater": session.public_id, "image": image.public_id},
+    }
+
+
+def urls_of(world) -> list[tuple[str, str]]:
+    """(route name, URL) for every study route, filled in for the fixture's study: the
+    first set of arguments that reverses, and every export kind."""
+    study, rater, image = (world["args"][k] for k in ("study", "rater", "image"))
+    candidates = [{"study": study}, {"study": study, "rater": rater}]
+    candidates += [{"study": study, "image": image}]
+    candidates += [{"study": study, "kind": kind} for kind in EXPORT_KINDS]
+    urls = []
+    for name in study_routes():
+        found = []
+        for kwargs in candidates:
+            try:
+                found.append((name, reverse(name, kwargs=kwargs)))
+            except NoReverseMatch:
+                continue
+        assert found, f"no arguments reverse {name}: add them to urls_of"
+        urls += found
+    return urls
+
+
+def test_the_walk_finds_every_researcher_page_of_a_study(world):
+    names = set(study_routes())
+    assert names >= {
+        "experiments:study_detail",
+        "experiments:study_status",
+        "experiments:study_sharing",
+        "experiments:study_raters",
+        "experiments:study_rater",
+        "experiments:study_images",
+        "experiments:study_image_file",
+        "experiments:study_export",
+    }
+    assert set(CHANGES) <= names
+
+
+def test_an_outsider_gets_404_on_every_study_url_whatever_the_method(client, world):
+    client.force_login(world["outsider"])
+    for name, url in urls_of(world):
+        # A wrong method is refused (405) before the study is looked up, so it says nothing
+        # about whether the study exists; the right method gets 404.
+        if name in CHANGES:
+            assert client.get(url).status_code == 405, url
+            assert client.post(url, CHANGES[name]).status_code == 404, url
+        else:
+            assert client.get(url).status_code == 404, url
+            assert client.post(url).status_code == 405, url
+    world["study"].refresh_from_db()
+    assert world["study"].status == Study.Status.LIVE
+
+
+def test_an_anonymous_visitor_is_sent_to_log_in_from_every_study_url(client, world):
+    for _, url in urls_of(world):
+        response = client.get(url)
+        assert response.status_code in (302, 405), url
+        if response.status_code == 302:
+            assert response["Location"].startswith("/accounts/login/"), url
+
+
+def test_the_owner_and_a_colleague_can_read_every_study_url(client, world):
+    for persona in ("owner", "colleague"):
+        client.force_login(world[persona])
+        for name, url in urls_of(world):
+            if name in CHANGES:
+                continue
+            assert client.get(url).status_code == 200, (persona, url)
+
+
+def test_a_colleague_cannot_change_anything(client, world):
+    client.force_login(world["colleague"])
+    for name, data in CHANGES.items():
+        url = reverse(name, kwargs={"study": world["args"]["study"]})
+        assert client.post(url, data).status_code == 403, url
+    study = world["study"]
+    study.refresh_from_db()
+    assert study.status == Study.Status.LIVE
+    assert list(study.viewers.values_list("username", flat=True)) == ["colleague"]
+    # The owner can: the same requests change the study.
+    client.force_login(world["owner"])
+    for name, data in CHANGES.items():
+        client.post(reverse(name, kwargs={"study": study.public_id}), data)
+    study.refresh_from_db()
+    assert study.status == Study.Status.CLOSED
+    assert set(study.viewers.values_list("username", flat=True)) == {"colleague", "someone-else"}
