@@ -54,7 +54,7 @@ def main() -> None:
         f"best of {REPEATS}"
     )
     print(f"  hype frechet_distance (F' S2 F, eigvalsh)  {t_ours:8.3f} s   FD = {ours:.10g}")
-    print(f"  scipy.linalg.sqrtm(S1 @ S2)              {t_scipy:8.3f} s   FD = {theirs:.10g}")
+    print(f"  scipy.linalg.sqrtm(S1 @ S2)                 {t_scipy:8.3f} s   FD = {theirs:.10g}")
     print(f"  ratio {t_scipy / t_ours:.1f}x (target >= 5x)")
     print(f"  relative difference {abs(ours - theirs) / abs(theirs):.2e} (target <= 1e-6)")
 
