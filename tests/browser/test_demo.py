@@ -64,10 +64,10 @@ def test_a_rater_takes_the_demo_and_the_researcher_sees_both_models_scored(live_
         )
     assert Answer.objects.filter(trial__session=rater).count() == 3
 
-    page.goto(f"{live_server_url}/admin/login/?next=/studies/{study.public_id}/")
+    page.goto(f"{live_server_url}/accounts/login/?next=/studies/{study.public_id}/")
     page.fill("input[name=username]", "researcher")
     page.fill("input[name=password]", PASSWORD)
-    page.click("input[type=submit]")
+    page.click("button[type=submit]")
     page.wait_for_url(f"**/studies/{study.public_id}/")
     page.screenshot(path="/tmp/shots/demo-results.png", full_page=True)
     table = page.inner_text("#results")

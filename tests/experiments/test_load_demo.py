@@ -49,7 +49,7 @@ def test_load_demo_makes_two_live_studies_whose_raters_rank_the_noise_below_the_
     assert inf["pixel-noise"] < inf["gmm-sampler"] - 0.15
     assert time["pixel-noise"] < time["gmm-sampler"] - 100
     assert "gmm-sampler: HYPE_time" in output and "pixel-noise: HYPE_inf" in output
-    assert "Researcher login: http://127.0.0.1:8000/admin/login/ as 'researcher'" in output
+    assert "Researcher login: http://127.0.0.1:8000/accounts/login/ as 'researcher'" in output
 
     # A second run finds the studies and their finished raters, and adds nothing.
     def counts():

@@ -105,7 +105,7 @@ class Command(BaseCommand):
             self.stdout.write(f"  Results:    {url}{results}")
             for line in score_lines(study):
                 self.stdout.write(f"  {line.strip()}")
-        self.stdout.write(f"Researcher login: {url}{reverse('admin:login')} as {owner!r}")
+        self.stdout.write(f"Researcher login: {url}{reverse('login')} as {owner!r}")
 
     def _studies_ensure(self, *, owner, images: int, seed: int) -> list[Study]:
         found = {s.name: s for s in Study.objects.filter(owner=owner, name__startswith="Demo: ")}
