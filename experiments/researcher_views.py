@@ -231,9 +231,10 @@ def _baselines(study: Study, results: StudyResults) -> dict:
             "hype": fmt(row.hype) if row.hype is not None else "–",
             "fid": f"{row.fid:.2f}",
             "kid": (
-                f"{1e3 * row.kid_mean:.2f} ± {1e3 * row.kid_sd:.2f}"
-                if row.kid_mean is not None
-                else "–"
+                "–"
+                if row.kid_mean is None
+                else f"{1e3 * row.kid_mean:.2f}"
+                + (f" ± {1e3 * row.kid_sd:.2f}" if row.kid_sd is not None else "")
             ),
             "precision": f"{row.precision:.3f}" if row.precision is not None else "–",
             "recall": f"{row.recall:.3f}" if row.recall is not None else "–",

@@ -40,10 +40,12 @@ class FeatureStatistics:
 
 @dataclass(frozen=True)
 class KidResult:
-    """KID: the unbiased polynomial-kernel MMD^2, mean and SD over subsets."""
+    """KID: the unbiased polynomial-kernel MMD^2, mean and SD over subsets. When the sets are
+    no larger than the subset size, every subset would be the whole set: it is computed once
+    on all images, and the SD is None (there is no spread to report)."""
 
     mean: float
-    sd: float
+    sd: float | None
     subsets: int
     subset_size: int
 
@@ -219,7 +221,9 @@ def kernel_inception_distance(
 ) -> KidResult:
     """KID (Binkowski et al. 2018): the unbiased MMD^2 with kernel (x.y / d + 1)^3, averaged
     over `subsets` subsets of min(subset_size, n_real, n_fake) images drawn without
-    replacement from each side. Small negative values are valid (it is unbiased)."""
+    replacement from each side. Small negative values are valid (it is unbiased). If a side
+    has no more images than the subset size, the subsets would all be that whole side, so
+    KID is computed once on all images and its SD is None."""
     x = _features(real, what="real features")
     y = _features(fake, what="fake features")
     if x.shape[1] != y.shape[1]:
@@ -229,6 +233,8 @@ def kernel_inception_distance(
     if subsets < 1 or subset_size < 2:
         raise ValueError("need at least one subset of at least two images")
     m = min(subset_size, x.shape[0], y.shape[0])
+    if m == x.shape[0] == y.shape[0]:
+        subsets = 1  # any subset is the whole of both sets
     values = np.empty(subsets)
     for s in range(subsets):
         a = x[rng.choice(x.shape[0], m, replace=False)]
@@ -236,7 +242,7 @@ def kernel_inception_distance(
         kxx, kyy, kxy = _polynomial_kernel(a, a), _polynomial_kernel(b, b), _polynomial_kernel(a, b)
         within = (kxx.sum() - np.trace(kxx) + kyy.sum() - np.trace(kyy)) / (m * (m - 1))
         values[s] = within - 2.0 * kxy.mean()
-    sd = float(values.std(ddof=1)) if subsets > 1 else 0.0
+    sd = float(values.std(ddof=1)) if subsets > 1 else None
     return KidResult(mean=float(values.mean()), sd=sd, subsets=subsets, subset_size=m)
 
 

@@ -139,10 +139,11 @@ def test_kid_is_unbiased_between_samples_of_one_distribution():
 def test_kid_grows_when_one_set_shifts_and_reports_its_subsets():
     rng = np.random.default_rng(6)
     real = rng.normal(size=(300, 16))
-    near = kernel_inception_distance(real, rng.normal(size=(300, 16)), subsets=10, rng=rng)
-    far = kernel_inception_distance(real, rng.normal(size=(300, 16)) + 1.0, subsets=10, rng=rng)
+    fresh = rng.normal(size=(300, 16))
+    near = kernel_inception_distance(real, fresh, subsets=10, subset_size=100, rng=rng)
+    far = kernel_inception_distance(real, fresh + 1.0, subsets=10, subset_size=100, rng=rng)
     assert far.mean > 10 * abs(near.mean) and far.mean > 0
-    assert (far.subsets, far.subset_size) == (10, 300)
+    assert (far.subsets, far.subset_size) == (10, 100)
     assert near.sd > 0
 
 
@@ -174,3 +175,12 @@ def test_precision_falls_for_fakes_outside_the_real_manifold_but_recall_does_not
 def test_precision_recall_needs_more_images_than_neighbours():
     with pytest.raises(DegenerateInput, match="at least 4 images"):
         precision_recall(np.ones((3, 2)), np.ones((5, 2)))
+
+
+def test_kid_of_sets_no_larger_than_a_subset_is_computed_once_without_an_sd():
+    rng = np.random.default_rng(9)
+    real, fake = rng.normal(size=(50, 8)), rng.normal(size=(50, 8)) + 0.5
+    result = kernel_inception_distance(real, fake, subsets=100, subset_size=1000, rng=rng)
+    assert (result.subsets, result.subset_size, result.sd) == (1, 50, None)
+    again = kernel_inception_distance(real, fake, rng=np.random.default_rng(0))
+    assert again.mean == pytest.approx(result.mean, rel=1e-12)  # no randomness left

@@ -85,7 +85,9 @@ class Command(BaseCommand):
             f"{'precision':>9} {'recall':>7} {'n real':>6} {'n fake':>6}"
         )
         for b in baselines:
-            kid = f"{1e3 * b.kid_mean:.2f}±{1e3 * b.kid_sd:.2f}" if b.kid_mean is not None else "-"
+            kid = "-" if b.kid_mean is None else f"{1e3 * b.kid_mean:.2f}"
+            if b.kid_sd is not None:
+                kid += f"±{1e3 * b.kid_sd:.2f}"
             precision = f"{b.precision:.3f}" if b.precision is not None else "-"
             recall = f"{b.recall:.3f}" if b.recall is not None else "-"
             self.stdout.write(
