@@ -243,7 +243,16 @@ def _baselines(study: Study, results: StudyResults) -> dict:
         for row in summary.rows
     ]
     correlations = []
-    for c in summary.correlations:
+    if all(c.rho is None for c in summary.correlations):
+        most = max((c.n_models for c in summary.correlations), default=0)
+        correlations.append(
+            {
+                "label": "each metric",
+                "text": f"needs HYPE scores and the metric for at least {MIN_MODELS_FOR_RHO} "
+                f"models (this study has {most})",
+            }
+        )
+    for c in summary.correlations if not correlations else ():
         if c.rho is None:
             text = (
                 f"needs HYPE scores and {c.label} for at least {MIN_MODELS_FOR_RHO} models "

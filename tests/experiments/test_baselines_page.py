@@ -90,7 +90,10 @@ def test_with_two_models_there_is_no_rank_correlation_to_report(client, owner):
     baseline(study, "alpha", 10.0, 0.001, 0.9, 0.2)
     baseline(study, "beta", 25.0, 0.004, 0.7, 0.5)
     html = page(client, owner, study)
-    assert "needs HYPE scores and FID for at least 3 models (has 2)" in html
+    assert (
+        "Spearman's rank correlation of HYPE with each metric: needs HYPE scores and the metric "
+        "for at least 3 models (this study has 2)" in " ".join(html.split())
+    )
 
 
 def test_fid_against_a_reference_file_is_listed_separately(client, owner, study):
