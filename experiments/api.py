@@ -280,6 +280,22 @@ class BootstrapSerializer(serializers.Serializer):
     seed = serializers.IntegerField()
 
 
+class BaselineSerializer(serializers.Serializer):
+    """Automated metrics of the model's fakes against the study's real images
+    (manage.py compute_baselines; docs/baselines.md)."""
+
+    fid = serializers.FloatField(help_text="Fréchet Inception Distance (lower is closer).")
+    kid = serializers.FloatField(allow_null=True, help_text="KID, mean over subsets.")
+    kid_sd = serializers.FloatField(
+        allow_null=True, help_text="SD of KID over subsets; null when computed once."
+    )
+    precision = serializers.FloatField(allow_null=True)
+    recall = serializers.FloatField(allow_null=True)
+    n_real = serializers.IntegerField(help_text="Real images behind the numbers.")
+    n_fake = serializers.IntegerField(help_text="The model's fakes behind the numbers.")
+    weights_sha256 = serializers.CharField(help_text="The Inception weights used.")
+
+
 class ModelScoreSerializer(serializers.Serializer):
     name = serializers.CharField()
     n_raters = serializers.IntegerField(help_text="Completed raters whose answers count.")
@@ -297,6 +313,9 @@ class ModelScoreSerializer(serializers.Serializer):
     )
     real_error = serializers.FloatField(
         allow_null=True, help_text="HYPE_inf: share of real images called fake."
+    )
+    baselines = BaselineSerializer(
+        allow_null=True, help_text="Null until compute_baselines has run for the study."
     )
 
 

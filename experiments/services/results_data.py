@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from experiments.models import Study
+from experiments.models import Baseline, Study
 from experiments.services.scores import StudyResults, study_results
 
 
@@ -21,9 +21,16 @@ def study_results_data(*, study: Study) -> dict[str, Any]:
     """The study's scores as plain data, straight from study_results (also used by
     `manage.py hype_scores --format json`, so the terminal and the API agree)."""
     results: StudyResults = study_results(study)
+    baselines = {
+        b.model.name: b
+        for b in Baseline.objects.filter(
+            study=study, reference=Baseline.STUDY_REAL_IMAGES
+        ).select_related("model")
+    }
     models = []
     for model in results.models:
         score = model.score
+        baseline = baselines.get(model.name)
         models.append(
             {
                 "name": model.name,
@@ -46,6 +53,18 @@ def study_results_data(*, study: Study) -> dict[str, Any]:
                 "error": _finite(model.inf.error) if model.inf else None,
                 "fake_error": _finite(model.inf.fake_error) if model.inf else None,
                 "real_error": _finite(model.inf.real_error) if model.inf else None,
+                "baselines": None
+                if baseline is None
+                else {
+                    "fid": _finite(baseline.fid),
+                    "kid": _finite(baseline.kid_mean),
+                    "kid_sd": _finite(baseline.kid_sd),
+                    "precision": _finite(baseline.precision),
+                    "recall": _finite(baseline.recall),
+                    "n_real": baseline.n_real,
+                    "n_fake": baseline.n_fake,
+                    "weights_sha256": baseline.weights_sha256,
+                },
             }
         )
     comparison = results.comparison

