@@ -42,8 +42,7 @@ def main() -> None:
     from django.test import Client
 
     from experiments.export_views import export_response
-    from experiments.models import Answer, Block, RaterSession
-    from experiments.services.scores import study_results
+    from experiments.services.scores import scored_answers, study_results
     from tests.bulk import bulk_study_make
     from tests.factories import user_make
 
@@ -56,22 +55,7 @@ def main() -> None:
 
     def read_answers():
         # What the scores need, read and nothing else: the baseline.
-        return list(
-            Answer.objects.filter(
-                trial__session__study=study,
-                trial__session__status=RaterSession.Status.COMPLETED,
-                trial__block__kind=Block.Kind.TASK,
-            )
-            .order_by("trial__session_id", "trial__block__index", "trial__position")
-            .values_list(
-                "trial__session_id",
-                "trial__session__model_id",
-                "trial__block_id",
-                "trial__requested_ms",
-                "trial__is_real",
-                "correct",
-            )
-        )
+        return list(scored_answers(study))
 
     client = Client()
     client.force_login(owner)

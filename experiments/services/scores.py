@@ -59,7 +59,9 @@ def model_seed(study: Study, model_name: str) -> int:
     return int.from_bytes(digest.digest(), "big")
 
 
-def _task_answers(study: Study):
+def scored_answers(study: Study):
+    """What the scores read: the task answers of completed raters, in rater, block and trial
+    order, as (session, model, block, requested_ms, is_real, correct) rows."""
     return (
         Answer.objects.filter(
             trial__session__study=study,
@@ -92,7 +94,7 @@ class _Rater:
 def _completed_raters(study: Study) -> dict[int, _Rater]:
     """session id -> the rater's task answers, for every completed rater who answered."""
     raters: dict[int, _Rater] = {}
-    for session_id, model_id, block_id, requested_ms, is_real, correct in _task_answers(study):
+    for session_id, model_id, block_id, requested_ms, is_real, correct in scored_answers(study):
         rater = raters.get(session_id)
         if rater is None:
             rater = raters[session_id] = _Rater(session_id=session_id, model_id=model_id)

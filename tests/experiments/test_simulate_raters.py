@@ -22,9 +22,8 @@ from tests.raters import live_study_make
 SEED = 0
 
 
-def offline_time_rater(observer, rule, *, study: Study, model: str, k: int) -> list[list[int]]:
-    """The exposures the k-th rater of `model` meets, replayed offline from its stream."""
-    rng = task_stream(seed=SEED, model=model, ordinal=k)
+def staircase_blocks(observer, rule, *, study: Study, rng) -> list[list[int]]:
+    """The exposures a rater answering from `rng` meets in the study's task blocks."""
     blocks = []
     for _ in range(study.time_blocks):
         state, shown = staircase_start(rule), []
@@ -34,6 +33,12 @@ def offline_time_rater(observer, rule, *, study: Study, model: str, k: int) -> l
             state = staircase_step(rule, state, correct=correct)
         blocks.append(shown)
     return blocks
+
+
+def offline_time_rater(observer, rule, *, study: Study, model: str, k: int) -> list[list[int]]:
+    """The exposures the k-th rater of `model` meets, replayed offline from its stream."""
+    rng = task_stream(seed=SEED, model=model, ordinal=k)
+    return staircase_blocks(observer, rule, study=study, rng=rng)
 
 
 def offline_inf_wrong(observer, *, study: Study, model: str, k: int) -> int:
@@ -60,17 +65,10 @@ def expected_time_score(observer, rule, *, study: Study, raters: int = 2000) -> 
     above the observer's 63% point (docs/hype-method.md), so this is not the given threshold
     itself."""
     rng = np.random.default_rng(12345)
-    scores = []
-    for _ in range(raters):
-        blocks = []
-        for _ in range(study.time_blocks):
-            state, shown = staircase_start(rule), []
-            for _ in range(study.time_trials_per_block):
-                shown.append(state.exposure_ms)
-                correct = observer.answer(is_real=True, exposure_ms=state.exposure_ms, rng=rng)
-                state = staircase_step(rule, state, correct=correct)
-            blocks.append(shown)
-        scores.append(rater_time_score(blocks))
+    scores = [
+        rater_time_score(staircase_blocks(observer, rule, study=study, rng=rng))
+        for _ in range(raters)
+    ]
     return float(np.mean(scores))
 
 
