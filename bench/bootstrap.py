@@ -13,7 +13,7 @@ from scipy import stats
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hype.science.scores import bootstrap_many  # noqa: E402
+from hype.science.bootstrap import bootstrap_many  # noqa: E402
 
 MODELS = 10
 RATERS = 30

@@ -14,7 +14,7 @@ from scipy import linalg
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hype.science.fid import frechet_distance, statistics_from_features  # noqa: E402
+from hype.science.metrics import frechet_distance, statistics_from_features  # noqa: E402
 
 D = 2048
 N = 4000

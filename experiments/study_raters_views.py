@@ -19,7 +19,7 @@ from django.views.decorators.http import require_GET
 
 from experiments.models import Answer, Block, RaterSession, Study, Trial
 from experiments.services.access import study_for_viewer
-from hype.science.scores import block_threshold, rater_time_score
+from hype.science.thresholds import block_threshold, rater_time_score
 
 Status = RaterSession.Status
 

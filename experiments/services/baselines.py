@@ -24,7 +24,7 @@ from hype.features import (
     torch_available,
     weights_locate,
 )
-from hype.science.fid import (
+from hype.science.metrics import (
     DegenerateInput,
     frechet_distance,
     kernel_inception_distance,
@@ -281,7 +281,7 @@ def baselines_summary(study: Study, results) -> BaselinesSummary:
     """The study's stored baselines next to its HYPE scores (a StudyResults), with the rank
     correlation of HYPE against each metric across models (from 3 models: with 2, rho is
     +1 or -1 by construction)."""
-    from hype.science.scores import spearman
+    from hype.science.comparisons import spearman
 
     stored = list(Baseline.objects.filter(study=study).select_related("model"))
     hype = {m.name: (m.score.estimate if m.score else None) for m in results.models}

@@ -28,7 +28,8 @@ from django.utils.text import slugify
 import hype
 from experiments.models import Answer, Baseline, Block, Image, RaterSession, Study
 from experiments.services.scores import StudyResults, study_results
-from hype.science.scores import inf_score, rater_time_score
+from hype.science.error_rates import inf_score
+from hype.science.thresholds import rater_time_score
 
 # Rows fetched from the database per round trip, and CSV rows per chunk handed to the
 # response: both fixed, so an export's memory does not grow with the study.

@@ -9,17 +9,15 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 
 from experiments.models import Answer, Block, RaterSession, Study
-from hype.science.scores import (
+from hype.science.bootstrap import (
     BootstrapResult,
-    Comparison,
-    InfScore,
     bootstrap_mean,
     bootstrap_pooled_rate,
-    compare_models,
-    inf_score,
-    rater_time_score,
     raters_for_width,
 )
+from hype.science.comparisons import Comparison, compare_models
+from hype.science.error_rates import InfScore, inf_score
+from hype.science.thresholds import rater_time_score
 
 IN_PROGRESS = [
     RaterSession.Status.CONSENTED,

@@ -177,7 +177,7 @@ def test_compute_baselines_prints_every_model_and_a_second_run_replaces_the_rows
 
 
 def test_a_reference_npz_adds_an_fid_row_per_model(network, study, tmp_path):
-    from hype.science.fid import statistics_from_features, statistics_save
+    from hype.science.metrics import statistics_from_features, statistics_save
 
     reals = list(Image.objects.filter(study=study, is_real=True).order_by("id"))
     statistics_save(

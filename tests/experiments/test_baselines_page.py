@@ -9,7 +9,7 @@ from django.core.management import CommandError, call_command
 from experiments.models import Baseline
 from experiments.services.baselines import baselines_summary
 from experiments.services.scores import study_results
-from hype.science.scores import spearman
+from hype.science.comparisons import spearman
 from tests.factories import answered_session_make, study_make, user_make
 
 pytestmark = pytest.mark.django_db

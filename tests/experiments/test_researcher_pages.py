@@ -17,7 +17,8 @@ from experiments.services.scores import (
     study_report,
     study_results,
 )
-from hype.science.scores import Comparison, PairwiseResult, raters_for_width
+from hype.science.bootstrap import raters_for_width
+from hype.science.comparisons import Comparison, PairwiseResult
 from tests.factories import answered_session_make, study_make, user_make
 
 pytestmark = pytest.mark.django_db

@@ -4,7 +4,7 @@ import pytest
 
 from experiments.models import Answer, Block, RaterSession, Study
 from experiments.services.scores import model_seed, study_results
-from hype.science.scores import bootstrap_mean, bootstrap_pooled_rate
+from hype.science.bootstrap import bootstrap_mean, bootstrap_pooled_rate
 from tests.factories import answered_session_make as rater
 from tests.factories import block_make, image_make, study_make, trial_make
 

@@ -12,8 +12,8 @@ from experiments.models import Answer, Block, RaterSession, Study, Trial
 from experiments.services.raters import staircase_rule
 from experiments.services.scores import study_results
 from experiments.simulation import observer_make, task_stream
-from hype.science.scores import rater_time_score
 from hype.science.staircase import staircase_replay, staircase_start, staircase_step
+from hype.science.thresholds import rater_time_score
 from tests.conftest import free_socket
 from tests.raters import live_study_make
 

@@ -10,7 +10,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from experiments.models import Answer, RaterSession, Study
-from hype.science.scores import rater_time_score
+from hype.science.thresholds import rater_time_score
 from tests.factories import answered_session_make, session_make, study_make, user_make
 
 pytestmark = pytest.mark.django_db

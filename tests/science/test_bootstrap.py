@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hype.science.scores import bootstrap_many, bootstrap_mean, bootstrap_pooled_rate
+from hype.science.bootstrap import bootstrap_many, bootstrap_mean, bootstrap_pooled_rate
 
 RESAMPLES = 10_000
 ALPHA = 0.025

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hype.science.scores import compare_models, spearman
+from hype.science.comparisons import compare_models, spearman
 
 RNG = np.random.default_rng(21)
 TWO = {"StyleGAN": RNG.normal(363, 80, 30), "ProGAN": RNG.normal(241, 50, 27)}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 
 from hype.science.observers import SimulatedObserver, simulate_time_rater
-from hype.science.scores import model_time_score, rater_time_score
 from hype.science.staircase import StaircaseRule
+from hype.science.thresholds import model_time_score, rater_time_score
 
 RULE = StaircaseRule()
 ONE_STEP_MS = RULE.step_down_ms

@@ -12,7 +12,7 @@ under 0.1 point.
 import numpy as np
 import pytest
 
-from hype.science.scores import bootstrap_mean, bootstrap_pooled_rate
+from hype.science.bootstrap import bootstrap_mean, bootstrap_pooled_rate
 
 STUDIES = 20_000
 RATERS = 30

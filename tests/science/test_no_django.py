@@ -18,7 +18,9 @@ def _run(code: str) -> str:
 
 def test_the_science_modules_load_without_django():
     code = (
-        "import hype.science.staircase, hype.science.scores, hype.science.observers, sys; "
+        "import hype.science.staircase, hype.science.thresholds, hype.science.error_rates, "
+        "hype.science.bootstrap, hype.science.comparisons, hype.science.metrics, "
+        "hype.science.observers, hype.science.masks, sys; "
         f"print({LOADS_DJANGO})"
     )
     assert _run(code) == "False"

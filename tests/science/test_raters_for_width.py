@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hype.science.scores import bootstrap_mean, raters_for_width
+from hype.science.bootstrap import bootstrap_mean, raters_for_width
 
 Z95 = stats.norm.ppf(0.975)
 

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 from scipy import linalg
 
-from hype.science.fid import (
+from hype.science.metrics import (
     DegenerateInput,
     FeatureStatistics,
     frechet_distance,
