@@ -4,7 +4,6 @@ from hype.science; this module only gathers the data."""
 
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -13,6 +12,7 @@ from hype.science.bootstrap import (
     BootstrapResult,
     bootstrap_mean,
     bootstrap_pooled_rate,
+    model_stream_seed,
     raters_for_width,
 )
 from hype.science.comparisons import Comparison, compare_models
@@ -50,11 +50,8 @@ class StudyResults:
 
 
 def model_seed(study: Study, model_name: str) -> int:
-    """Each model's own bootstrap stream, fixed by the study's seed and the model's name, so a
-    model's interval does not change when models are added and their Monte Carlo errors are
-    independent."""
-    digest = hashlib.blake2b(f"{study.bootstrap_seed}:{model_name}".encode(), digest_size=4)
-    return int.from_bytes(digest.digest(), "big")
+    """The seed of a model's bootstrap stream in this study (hype.science.bootstrap)."""
+    return model_stream_seed(study.bootstrap_seed, model_name)
 
 
 def scored_answers(study: Study):
