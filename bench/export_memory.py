@@ -45,8 +45,8 @@ def traced(function):
 def main() -> None:
     from asgiref.sync import async_to_sync
 
-    from experiments.export_views import export_response
-    from experiments.services.exports import trial_rows
+    from experiments.services.exports.downloads import export_response
+    from experiments.services.exports.trials import trial_rows
     from tests.bulk import bulk_study_make
     from tests.factories import user_make
 

@@ -41,7 +41,7 @@ def best_of(function, repeats=REPEATS):
 def main() -> None:
     from django.test import Client
 
-    from experiments.export_views import export_response
+    from experiments.services.exports.downloads import export_response
     from experiments.services.scores import scored_answers, study_results
     from tests.bulk import bulk_study_make
     from tests.factories import user_make

@@ -12,6 +12,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
 
+from hype.science.staircase import StaircaseRule
+
 
 def public_token() -> str:
     """An opaque, unguessable id: says nothing about an image's label or model."""
@@ -169,11 +171,60 @@ class Study(models.Model):
         return self.name
 
     @property
-    def trials_per_rater(self) -> int:
-        task = self.time_blocks * self.time_trials_per_block
+    def task_blocks(self) -> tuple[int, int]:
+        """(number of task blocks, trials per task block): HYPE_inf is one untimed block."""
         if self.method == self.Method.INF:
-            task = self.inf_trials
-        return self.qualification_trials + task
+            return 1, self.inf_trials
+        return self.time_blocks, self.time_trials_per_block
+
+    @property
+    def trials_per_rater(self) -> int:
+        """Every trial a rater who completes the study answers: qualification and task."""
+        blocks, per_block = self.task_blocks
+        return self.qualification_trials + blocks * per_block
+
+    @property
+    def score_unit(self) -> str:
+        """What a score of this study is: "ms" (HYPE_time, the exposure threshold) or "error"
+        (HYPE_inf, the share of wrong answers as a fraction)."""
+        return "error" if self.method == self.Method.INF else "ms"
+
+    def reals_in(self, trials: int) -> int:
+        """How many of a block's `trials` show real images (the rest are fakes)."""
+        return round(trials * self.real_fraction)
+
+    def staircase_rule(self) -> StaircaseRule:
+        """The study's HYPE_time staircase (hype.science.staircase)."""
+        return StaircaseRule(
+            run_length=self.staircase_run_length,
+            step_down_ms=self.staircase_step_down_ms,
+            step_up_ms=self.staircase_step_up_ms,
+            start_ms=self.staircase_start_ms,
+            floor_ms=self.staircase_floor_ms,
+            ceiling_ms=self.staircase_ceiling_ms,
+        )
+
+
+# Study fields that are not protocol parameters: who and what the study is (its method is
+# chosen apart from its parameters), and what the database and the server record about it.
+NOT_PARAMETERS = frozenset(
+    {
+        "id",
+        "owner",
+        "name",
+        "method",
+        "status",
+        "public_id",
+        "created_at",
+        "updated_at",
+        "served_image_bytes",
+    }
+)
+# Every protocol parameter of a study, in field order: what an import takes, the API shows
+# and changes, and the bundle export records (docs/hype-method.md gives their defaults).
+PROTOCOL_PARAMETERS = tuple(
+    field.name for field in Study._meta.concrete_fields if field.name not in NOT_PARAMETERS
+)
 
 
 class GenerativeModel(models.Model):
@@ -262,6 +313,11 @@ class RaterSession(models.Model):
         COMPLETED = "completed", "Completed"
         ABANDONED = "abandoned", "Abandoned"
         EXCLUDED = "excluded", "Excluded"
+
+    # Sessions still under way (they hold a place but are not scored yet), and sessions that
+    # have ended, whatever the reason.
+    IN_PROGRESS = (Status.CONSENTED, Status.QUALIFYING, Status.IN_TASK)
+    ENDED = (Status.COMPLETED, Status.FAILED_QUALIFICATION, Status.EXCLUDED, Status.ABANDONED)
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rater_sessions")
     model = models.ForeignKey(

@@ -2,8 +2,8 @@
 
 from django.urls import path
 
-from experiments.consumers import RaterConsumer
-from experiments.progress_consumer import StudyProgressConsumer
+from experiments.dashboard.progress_consumer import StudyProgressConsumer
+from experiments.rating.consumer import RaterConsumer
 
 websocket_urlpatterns = [
     path("ws/rate/<str:study>/", RaterConsumer.as_asgi()),

@@ -25,7 +25,6 @@ from experiments.models import (
     Study,
     Trial,
 )
-from experiments.services.raters import staircase_rule
 from hype.science.observers import SimulatedObserver
 from hype.science.staircase import staircase_start, staircase_step
 
@@ -105,7 +104,7 @@ def bulk_study_make(
         time_trials_per_block=per_block,
         inf_trials=max(trials_per_rater, 2),
     )
-    rule = staircase_rule(study)
+    rule = study.staircase_rule()
     n_real = blocks * (per_block // 2)
     real = _images(study, None, n_real)
     generators = GenerativeModel.objects.bulk_create(

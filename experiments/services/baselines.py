@@ -1,6 +1,6 @@
 """Automated baselines of a study: Inception features of its images (computed once per image
 and network, then cached), and FID, KID and precision/recall of every model's fakes against
-the study's real images or a reference `.npz`. The numbers come from hype.science.fid; the
+the study's real images or a reference `.npz`. The numbers come from hype.science.metrics; the
 network from hype.features (an optional extra: torch)."""
 
 from __future__ import annotations
@@ -229,6 +229,18 @@ def _store(model: GenerativeModel, reference: str, weights: WeightsSource, **val
 
 
 # --- Next to HYPE ---------------------------------------------------------------------------
+
+
+def study_baselines(study: Study) -> dict[str, Baseline]:
+    """Each model's stored baselines against the study's own real images, by model name:
+    what the scores export, the LaTeX table, the bundle and the API show next to HYPE."""
+    return {
+        b.model.name: b
+        for b in Baseline.objects.filter(
+            study=study, reference=Baseline.STUDY_REAL_IMAGES
+        ).select_related("model")
+    }
+
 
 # Each metric, and whether a lower value means a more realistic model (as a higher HYPE does).
 METRICS = (

@@ -1,12 +1,15 @@
 """A study's live progress: raters by status and answers stored, per model and in total, as a
-JSON-ready dict. The dashboard's progress panel renders it and the progress websocket
-(experiments.progress_consumer) sends it again after every burst of answers."""
+JSON-ready dict. The dashboard's progress panel renders it, and the progress websocket
+(experiments.dashboard.progress_consumer) sends it again whenever progress_announce (or a
+rater socket, for an answer) tells the study's group that something changed."""
 
 from __future__ import annotations
 
 from datetime import timedelta
 from typing import Any
 
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.db.models import Count, Max, Q
 from django.utils import timezone
 
@@ -19,13 +22,25 @@ STATUS_COUNTS = {
     "consented": Q(status=Status.CONSENTED),
     "qualifying": Q(status=Status.QUALIFYING),
     "in_task": Q(status=Status.IN_TASK),
-    "in_progress": Q(status__in=[Status.CONSENTED, Status.QUALIFYING, Status.IN_TASK]),
+    "in_progress": Q(status__in=RaterSession.IN_PROGRESS),
     "completed": Q(status=Status.COMPLETED),
     "failed_qualification": Q(status=Status.FAILED_QUALIFICATION),
     "abandoned": Q(status=Status.ABANDONED),
     "excluded": Q(status=Status.EXCLUDED),
 }
 RATE_WINDOW = timedelta(minutes=1)
+# The event the dashboards' progress sockets wake up on.
+PROGRESS_EVENT = {"type": "study.progress"}
+
+
+def progress_group(study_public_id: str) -> str:
+    """The channel-layer group researchers' dashboards listen to for live progress."""
+    return f"study.{study_public_id}"
+
+
+def progress_announce(study: Study) -> None:
+    """Tell the study's open dashboards that its progress changed (from synchronous code)."""
+    async_to_sync(get_channel_layer().group_send)(progress_group(study.public_id), PROGRESS_EVENT)
 
 
 def _row(name: str | None, target: int | None) -> dict[str, Any]:

@@ -6,7 +6,8 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from experiments.models import Baseline, Study
+from experiments.models import Study
+from experiments.services.baselines import study_baselines
 from experiments.services.scores import StudyResults, study_results
 
 
@@ -17,16 +18,11 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
-def study_results_data(*, study: Study) -> dict[str, Any]:
+def study_results_data(*, study: Study, results: StudyResults | None = None) -> dict[str, Any]:
     """The study's scores as plain data, straight from study_results (also used by
     `manage.py hype_scores --format json`, so the terminal and the API agree)."""
-    results: StudyResults = study_results(study)
-    baselines = {
-        b.model.name: b
-        for b in Baseline.objects.filter(
-            study=study, reference=Baseline.STUDY_REAL_IMAGES
-        ).select_related("model")
-    }
+    results = results or study_results(study)
+    baselines = study_baselines(study)
     models = []
     for model in results.models:
         score = model.score

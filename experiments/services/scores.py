@@ -1,11 +1,16 @@
-"""A study's HYPE scores: the stored answers of completed raters in, per-model scores with
-bootstrap intervals and the test of whether the models differ out. The numbers all come
-from hype.science; this module only gathers the data."""
+"""A study's HYPE scores, the only place they are made: each rater's score from their task
+answers (RaterScore), and per model the score of its completed raters with a bootstrap
+interval, and the test of whether the models differ. Pages, exports, the API and the
+commands all call here; the arithmetic is hype.science's."""
 
 from __future__ import annotations
 
-from collections import defaultdict
-from dataclasses import dataclass, field
+import contextlib
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 
 from experiments.models import Answer, Block, RaterSession, Study
 from hype.science.bootstrap import (
@@ -16,14 +21,12 @@ from hype.science.bootstrap import (
     raters_for_width,
 )
 from hype.science.comparisons import Comparison, compare_models
-from hype.science.error_rates import InfScore, inf_score
-from hype.science.thresholds import rater_time_score
+from hype.science.error_rates import InfScore, inf_score_from_counts
+from hype.science.thresholds import block_threshold, rater_time_score
 
-IN_PROGRESS = [
-    RaterSession.Status.CONSENTED,
-    RaterSession.Status.QUALIFYING,
-    RaterSession.Status.IN_TASK,
-]
+
+# Answers fetched from the database per round trip when scores are streamed.
+DB_CHUNK_ROWS = 2_000
 
 
 @dataclass(frozen=True)
@@ -54,75 +57,134 @@ def model_seed(study: Study, model_name: str) -> int:
     return model_stream_seed(study.bootstrap_seed, model_name)
 
 
-def scored_answers(study: Study):
-    """What the scores read: the task answers of completed raters, in rater, block and trial
-    order, as (session, model, block, requested_ms, is_real, correct) rows."""
-    return (
-        Answer.objects.filter(
-            trial__session__study=study,
-            trial__session__status=RaterSession.Status.COMPLETED,
-            trial__block__kind=Block.Kind.TASK,
-        )
-        .order_by("trial__session_id", "trial__block__index", "trial__position")
-        .values_list(
-            "trial__session_id",
-            "trial__session__model_id",
-            "trial__block_id",
-            "trial__requested_ms",
-            "trial__is_real",
-            "correct",
-        )
+def scored_answers(study: Study, *, statuses=(RaterSession.Status.COMPLETED,), session=None):
+    """What the scores read: the task answers of raters in these statuses (or of one session),
+    in rater, block and trial order, as (session, model, block, requested_ms, is_real,
+    correct) rows."""
+    answers = Answer.objects.filter(trial__block__kind=Block.Kind.TASK)
+    if session is not None:
+        answers = answers.filter(trial__session=session)
+    else:
+        answers = answers.filter(trial__session__study=study, trial__session__status__in=statuses)
+    return answers.order_by(
+        "trial__session_id", "trial__block__index", "trial__position"
+    ).values_list(
+        "trial__session_id",
+        "trial__session__model_id",
+        "trial__block_id",
+        "trial__requested_ms",
+        "trial__is_real",
+        "correct",
     )
 
 
-@dataclass
-class _Rater:
-    """One completed rater's task answers, as the scores need them."""
+@dataclass(frozen=True)
+class RaterScore:
+    """One rater's score, from their task answers: the only place a rater's score is made.
+
+    HYPE_time: the mean of their block thresholds (modal exposures), in ms; None without a
+    timed answer, or while a block is shorter than the study's burn-in. HYPE_inf: the share of
+    their answers that were wrong. The counts pool into a model's HYPE_inf errors."""
 
     session_id: int
-    model_id: int
-    exposures: dict[int, list[int]] = field(default_factory=lambda: defaultdict(list))
-    labels: list[bool] = field(default_factory=list)
-    rights: list[bool] = field(default_factory=list)
+    model_id: int | None
+    score: float | None
+    n_fake: int
+    wrong_fake: int
+    n_real: int
+    wrong_real: int
 
+    @property
+    def answered(self) -> int:
+        return self.n_fake + self.n_real
 
-def _completed_raters(study: Study) -> dict[int, _Rater]:
-    """session id -> the rater's task answers, for every completed rater who answered."""
-    raters: dict[int, _Rater] = {}
-    for session_id, model_id, block_id, requested_ms, is_real, correct in scored_answers(study):
-        rater = raters.get(session_id)
-        if rater is None:
-            rater = raters[session_id] = _Rater(session_id=session_id, model_id=model_id)
-        if requested_ms is not None:
-            rater.exposures[block_id].append(requested_ms)
-        rater.labels.append(is_real)
-        rater.rights.append(correct)
-    return raters
+    @property
+    def wrong(self) -> int:
+        return self.wrong_fake + self.wrong_real
 
-
-def _rater_scores(study: Study, raters: list[_Rater]) -> tuple[float, ...]:
-    """Each rater's score: the mean block threshold in ms (HYPE_time; raters without a timed
-    trial have none), or the share of wrong answers (HYPE_inf)."""
-    if study.method == Study.Method.TIME:
-        return tuple(
-            rater_time_score(
-                list(r.exposures.values()),
-                burn_in=study.threshold_burn_in,
-                tie_rule=study.threshold_tie_rule,
-            )
-            for r in raters
-            if r.exposures
+    @property
+    def inf(self) -> InfScore:
+        """This rater's own HYPE_inf error, fake error and real error."""
+        return inf_score_from_counts(
+            n_fake=self.n_fake,
+            wrong_fake=self.wrong_fake,
+            n_real=self.n_real,
+            wrong_real=self.wrong_real,
         )
-    return tuple(sum(not c for c in r.rights) / len(r.rights) for r in raters)
+
+
+def block_threshold_of(study: Study, exposures: list[int]) -> float | None:
+    """A block's threshold (its modal exposure) under the study's burn-in and tie rule; None
+    while the block is no longer than the burn-in."""
+    try:
+        return block_threshold(
+            exposures, burn_in=study.threshold_burn_in, tie_rule=study.threshold_tie_rule
+        )
+    except ValueError:
+        return None
+
+
+def _rater_score(study: Study, session_id: int, model_id: int | None, rows) -> RaterScore:
+    exposures: dict[int, list[int]] = defaultdict(list)
+    counts = Counter()
+    for _, _, block_id, requested_ms, is_real, correct in rows:
+        if requested_ms is not None:
+            exposures[block_id].append(requested_ms)
+        kind = "real" if is_real else "fake"
+        counts[f"n_{kind}"] += 1
+        counts[f"wrong_{kind}"] += not correct
+    score = None
+    if study.method == Study.Method.TIME:
+        # A burn-in longer than a block so far leaves no threshold yet, and so no score.
+        with contextlib.suppress(ValueError):
+            if exposures:
+                score = rater_time_score(
+                    list(exposures.values()),
+                    burn_in=study.threshold_burn_in,
+                    tie_rule=study.threshold_tie_rule,
+                )
+    else:
+        score = (counts["wrong_fake"] + counts["wrong_real"]) / (
+            counts["n_fake"] + counts["n_real"]
+        )
+    return RaterScore(
+        session_id=session_id,
+        model_id=model_id,
+        score=score,
+        n_fake=counts["n_fake"],
+        wrong_fake=counts["wrong_fake"],
+        n_real=counts["n_real"],
+        wrong_real=counts["wrong_real"],
+    )
+
+
+def rater_scores(
+    study: Study, *, statuses=(RaterSession.Status.COMPLETED,)
+) -> Iterator[RaterScore]:
+    """The score of every rater in these statuses who has a task answer, in session order,
+    one rater's answers in memory at a time. The study's results count completed raters."""
+    answers = scored_answers(study, statuses=statuses).iterator(chunk_size=DB_CHUNK_ROWS)
+    for session_id, rows in groupby(answers, key=itemgetter(0)):
+        rows = list(rows)
+        yield _rater_score(study, session_id, rows[0][1], rows)
+
+
+def session_score(session: RaterSession) -> RaterScore | None:
+    """One rater's score so far, whatever their status (None before a task answer)."""
+    rows = list(scored_answers(session.study, session=session))
+    if not rows:
+        return None
+    return _rater_score(session.study, session.id, session.model_id, rows)
 
 
 def _model_score(
-    study: Study, model_name: str, raters: list[_Rater], *, pooled: bool = True
+    study: Study, model_name: str, raters: list[RaterScore], *, pooled: bool = True
 ) -> tuple[tuple[float, ...], BootstrapResult | None, InfScore | None]:
     """(rater scores, bootstrap of the model score, pooled HYPE_inf errors) of these raters,
     who are in session order: the bootstrap's draws depend on the order of its input."""
     seed = model_seed(study, model_name)
-    rater_scores = _rater_scores(study, raters)
+    scored = [r for r in raters if r.score is not None]
+    rater_scores = tuple(r.score for r in scored)
     if not rater_scores:
         return rater_scores, None, None
     if study.method == Study.Method.TIME:
@@ -135,19 +197,26 @@ def _model_score(
         return rater_scores, score, None
     # HYPE_inf pools the answers: raters are resampled with all of their answers.
     score = bootstrap_pooled_rate(
-        [sum(not c for c in r.rights) for r in raters],
-        [len(r.rights) for r in raters],
+        [r.wrong for r in scored],
+        [r.answered for r in scored],
         resamples=study.bootstrap_resamples,
         confidence=study.confidence,
         seed=seed,
     )
     errors = None
     if pooled:
-        errors = inf_score(
-            is_real=[x for r in raters for x in r.labels],
-            correct=[x for r in raters for x in r.rights],
+        errors = inf_score_from_counts(
+            n_fake=sum(r.n_fake for r in scored),
+            wrong_fake=sum(r.wrong_fake for r in scored),
+            n_real=sum(r.n_real for r in scored),
+            wrong_real=sum(r.wrong_real for r in scored),
         )
     return rater_scores, score, errors
+
+
+def _completed_raters(study: Study) -> dict[int, RaterScore]:
+    """session id -> score, for every completed rater who answered a task trial."""
+    return {r.session_id: r for r in rater_scores(study)}
 
 
 def study_results(study: Study) -> StudyResults:
@@ -155,10 +224,10 @@ def study_results(study: Study) -> StudyResults:
     return _results_from(study, _completed_raters(study))
 
 
-def _results_from(study: Study, raters: dict[int, _Rater]) -> StudyResults:
+def _results_from(study: Study, raters: dict[int, RaterScore]) -> StudyResults:
     in_progress = defaultdict(int)
     for model_id in RaterSession.objects.filter(
-        study=study, status__in=IN_PROGRESS, model__isnull=False
+        study=study, status__in=RaterSession.IN_PROGRESS, model__isnull=False
     ).values_list("model_id", flat=True):
         in_progress[model_id] += 1
 
@@ -183,7 +252,7 @@ def _results_from(study: Study, raters: dict[int, _Rater]) -> StudyResults:
     return StudyResults(
         study_id=study.id,
         method=study.method,
-        unit="ms" if study.method == Study.Method.TIME else "error",
+        unit=study.score_unit,
         models=tuple(results),
         comparison=comparison,
     )
@@ -239,7 +308,7 @@ def study_report(
 
 
 def _history_from(
-    study: Study, raters: dict[int, _Rater], *, target_width: float
+    study: Study, raters: dict[int, RaterScore], *, target_width: float
 ) -> tuple[IntervalHistory, ...]:
     order = [s for s in _completion_order(study) if s in raters]
     histories = []
@@ -252,7 +321,7 @@ def _history_from(
             rater_scores, score, _ = _model_score(study, model.name, first, pooled=False)
             if score is not None and len(rater_scores) >= 2:
                 points.append((len(rater_scores), score.high - score.low))
-        rater_scores = _rater_scores(study, finished)
+        rater_scores = tuple(r.score for r in finished if r.score is not None)
         needed = None
         if len(rater_scores) >= 2:
             needed = raters_for_width(rater_scores, width=target_width, confidence=study.confidence)

@@ -1,37 +1,20 @@
-"""Creating a study from uploaded zips, and changing one afterwards: renaming it, opening,
-closing or reopening it, changing its parameters while no rater has started. Used by the API,
-the admin's zip import page and the researcher's study page."""
+"""Finding a study and changing one: the one lookup every command uses, renaming, opening,
+closing or reopening a study, changing its parameters while no rater has started, and sharing
+it read-only with colleagues. Used by the API, the commands and the researcher's study page."""
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Mapping
 from typing import Any
 
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
+from django.db.models import Count
 
-from experiments.models import Study
-from experiments.services.imports import (
-    STUDY_PARAMETERS,
-    ImportFailed,
-    ImportReport,
-    study_create,
-)
-from experiments.services.zips import (
-    ZipRejected,
-    zip_model_name,
-    zip_model_names_repeated,
-    zip_unpack,
-)
-
-# The parameters an import form takes one field each for; the display size has its own pair
-# of fields (width and height, both or neither).
-FORM_PARAMETERS = [name for name in STUDY_PARAMETERS if not name.startswith("display_")]
+from experiments.models import Image, Study
+from experiments.services.imports.parameters import staircase_bounds_problem
+from experiments.services.problems import InputProblems
 
 # Status changes a researcher may make: open a draft, close a live study, reopen a closed one.
 # Nothing goes back to draft: a study that has been live may have raters.
@@ -59,103 +42,42 @@ FIXED_AT_IMPORT = (
 )
 
 
-class StudyInputError(Exception):
-    """A request that cannot be carried out; `problems` says why, one line each."""
-
-    def __init__(self, problems: list[str]):
-        super().__init__("\n".join(problems))
-        self.problems = list(problems)
+# --- Finding a study --------------------------------------------------------------------------
 
 
-# --- Creating a study from zips -------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ZipImport:
-    """What study_create_from_zips made. `summary`, `skipped` and `notes` name the uploaded
-    zips ("real.zip/notes.txt"); the report's own paths are of temporary folders, now gone."""
-
-    report: ImportReport
-    summary: str
-    skipped: list[tuple[str, str]]
-    notes: list[str]
-
-    @property
-    def study(self) -> Study:
-        return self.report.study
-
-
-def _zip_names(text: str, roots: Mapping[Path, str]) -> str:
-    """Temporary paths in a message, shown as the zip they came from."""
-    for root, label in sorted(roots.items(), key=lambda kv: -len(str(kv[0]))):
-        text = text.replace(f"{root}/", f"{label}/").replace(str(root), label)
-    return text
-
-
-def study_create_from_zips(
-    *,
-    owner: AbstractBaseUser,
-    name: str,
-    method: str,
-    real_zip: UploadedFile,
-    model_zips: Sequence[UploadedFile],
-    qualification_zip: UploadedFile | None = None,
-    params: Mapping[str, Any],
-    display_size: tuple[int, int] | None,
-    masks: int,
-    status: str,
-) -> ZipImport:
-    """Unpack the uploaded zips safely into a temporary folder and create the study from them
-    with study_create: one zip of real images, one zip per model (named after it), and
-    optionally a zip of qualification fakes holding one folder per model.
-
-    Raises StudyInputError, its problems naming the zips rather than temporary folders, and
-    then has created nothing."""
-    repeated = zip_model_names_repeated(upload.name for upload in model_zips)
-    if repeated:
-        raise StudyInputError([f"model_zips: Two zips name the same model: {', '.join(repeated)}."])
-    with tempfile.TemporaryDirectory(prefix="hype-import-") as scratch:
-        scratch_path = Path(scratch)
-        roots: dict[Path, str] = {}
-        try:
-            real_dir = zip_unpack(real_zip, scratch_path / "real", label=real_zip.name)
-            roots[real_dir] = real_zip.name
-            model_dirs = {}
-            for index, upload in enumerate(model_zips):
-                folder = zip_unpack(upload, scratch_path / f"model-{index}", label=upload.name)
-                model_dirs[zip_model_name(upload.name)] = folder
-                roots[folder] = upload.name
-            qualification_dir = None
-            if qualification_zip:
-                qualification_dir = zip_unpack(
-                    qualification_zip,
-                    scratch_path / "qualification",
-                    label=qualification_zip.name,
-                    keep=set(model_dirs),
-                )
-                roots[qualification_dir] = qualification_zip.name
-            report = study_create(
-                owner=owner,
-                name=name,
-                method=method,
-                real_dir=real_dir,
-                model_dirs=model_dirs,
-                qualification_fakes_dir=qualification_dir,
-                params=params,
-                display_size=display_size,
-                masks=masks,
-                status=status,
-            )
-        except ZipRejected as error:
-            raise StudyInputError([str(error)]) from None
-        except ImportFailed as failure:
-            raise StudyInputError([_zip_names(p, roots) for p in failure.problems]) from None
-        return ZipImport(
-            report=report,
-            summary=_zip_names(report.summary(), roots),
-            skipped=[(_zip_names(str(path), roots), reason) for path, reason in report.skipped],
-            notes=[_zip_names(note, roots) for note in report.notes],
+def study_lookup(reference: str) -> Study:
+    """The study a researcher names on the command line: by public id, by primary key, or by
+    its exact name when only one study has it. Raises InputProblems saying which was missed,
+    or which studies share the name."""
+    study = Study.objects.filter(public_id=reference).first()
+    if study is None and reference.isdigit():
+        study = Study.objects.filter(pk=int(reference)).first()
+    if study is not None:
+        return study
+    named = list(Study.objects.filter(name=reference).order_by("created_at"))
+    if len(named) > 1:
+        choices = ", ".join(f"{s.public_id} (created {s.created_at:%Y-%m-%d})" for s in named)
+        raise InputProblems(
+            [f"{len(named)} studies are named {reference!r}; give the public id of one: {choices}"]
         )
+    if not named:
+        raise InputProblems([f"No study has the public id, id or name {reference!r}."])
+    return named[0]
+
+
+def study_image_counts(study: Study) -> dict[int | str, dict[str, int]]:
+    """The study's images counted: model id, or "real" or "mask" -> role -> number."""
+    counts: dict[int | str, dict[str, int]] = {}
+    rows = (
+        Image.objects.filter(study=study)
+        .values_list("model_id", "is_real", "role")
+        .annotate(n=Count("id"))
+        .order_by()
+    )
+    for model_id, is_real, role, n in rows:
+        key = model_id if model_id is not None else ("real" if is_real else "mask")
+        counts.setdefault(key, {})[role] = n
+    return counts
 
 
 # --- Changing a study -----------------------------------------------------------------------
@@ -174,7 +96,7 @@ def study_update(
     parameters: Mapping[str, Any] | None = None,
 ) -> Study:
     """Rename, open, close or reopen a study, or change its parameters before any rater has
-    started. Raises StudyInputError, listing every problem, and then changes nothing."""
+    started. Raises InputProblems, listing every problem, and then changes nothing."""
     with transaction.atomic():
         # Locked, so that no rater can start between the check and the change.
         study = Study.objects.select_for_update().get(pk=study.pk)
@@ -210,14 +132,10 @@ def study_update(
             study.full_clean(exclude=["owner"], validate_constraints=False)
         except ValidationError as error:
             problems += [f"{key}: {' '.join(m)}" for key, m in error.message_dict.items()]
-        if not study.staircase_floor_ms <= study.staircase_start_ms <= study.staircase_ceiling_ms:
-            problems.append(
-                "staircase: it must start inside its bounds (floor <= start <= ceiling), got "
-                f"{study.staircase_floor_ms} <= {study.staircase_start_ms} <= "
-                f"{study.staircase_ceiling_ms}"
-            )
+        if problem := staircase_bounds_problem(study):
+            problems.append(problem)
         if problems:
-            raise StudyInputError(problems)
+            raise InputProblems(problems)
         study.save()
     return study
 
@@ -226,15 +144,47 @@ def study_status_change(*, study: Study, action: str) -> Study:
     """The study page's buttons: "open" (a draft or closed study goes live) or "close" (a live
     study closes). Decided on the study's current status, read locked, so a stale page (another
     tab closed the study meanwhile) changes nothing rather than skipping a state. Returns the
-    changed study; raises StudyInputError ("A closed study cannot be closed; nothing was
+    changed study; raises InputProblems ("A closed study cannot be closed; nothing was
     changed.") and changes nothing when the action does not apply."""
     if action not in STATUS_ACTIONS:
         choices = " or ".join(repr(a) for a in STATUS_ACTIONS)
-        raise StudyInputError([f"action must be {choices}."])
+        raise InputProblems([f"action must be {choices}."])
     target, done = STATUS_ACTIONS[action]
     with transaction.atomic():
         current = Study.objects.select_for_update().get(pk=study.pk)
         if not _status_change_allowed(current.status, target):
             shown = Study.Status(current.status).label.lower()
-            raise StudyInputError([f"A {shown} study cannot be {done}; nothing was changed."])
+            raise InputProblems([f"A {shown} study cannot be {done}; nothing was changed."])
         return study_update(study=current, status=target)
+
+
+# --- Sharing ---------------------------------------------------------------------------------
+
+SHARING_ACTIONS = ("add", "remove")
+
+
+def study_share(*, study: Study, by, action: str, username: str) -> tuple[bool, str]:
+    """Give a colleague read access to the study ("add"), or take it away ("remove"), on behalf
+    of `by`. Returns (whether anything changed, what to tell the researcher); raises
+    InputProblems, and changes nothing, when the request cannot be carried out."""
+    if action not in SHARING_ACTIONS:
+        raise ValueError(f"action must be one of {SHARING_ACTIONS}, not {action!r}")
+    if not username:
+        raise InputProblems(["Enter a colleague's username."])
+    colleague = get_user_model().objects.filter(username=username, is_active=True).first()
+    shared = colleague is not None and study.viewers.filter(pk=colleague.pk).exists()
+    if action == "remove":
+        if not shared:
+            raise InputProblems([f"“{username}” is not among the colleagues of this study."])
+        study.viewers.remove(colleague)
+        return True, f"{username} no longer sees this study."
+    if colleague is None:
+        raise InputProblems([f"There is no researcher with the username “{username}”."])
+    if colleague.pk == by.pk:
+        raise InputProblems(["You can see this study already; share it with a colleague."])
+    if colleague.pk == study.owner_id:
+        raise InputProblems([f"{username} owns this study already."])
+    if shared:
+        return False, f"{username} can see this study already."
+    study.viewers.add(colleague)
+    return True, f"{username} can now see this study, read-only."

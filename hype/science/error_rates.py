@@ -33,16 +33,33 @@ def inf_score(*, is_real: ArrayLike, correct: ArrayLike) -> InfScore:
             f"is_real and correct must be 1-D and the same length, got shapes {real.shape} "
             f"and {right.shape}"
         )
-    if real.size == 0:
-        raise ValueError("HYPE_inf needs at least one answered trial")
     wrong = ~right
-    n_real = int(real.sum())
-    n_fake = real.size - n_real
+    return inf_score_from_counts(
+        n_fake=int((~real).sum()),
+        wrong_fake=int(wrong[~real].sum()),
+        n_real=int(real.sum()),
+        wrong_real=int(wrong[real].sum()),
+    )
+
+
+def inf_score_from_counts(
+    *, n_fake: int, wrong_fake: int, n_real: int, wrong_real: int
+) -> InfScore:
+    """inf_score from counts: fakes shown and called real, reals shown and called fake (so
+    that raters' answers can be pooled by adding their counts)."""
+    counts = (n_fake, wrong_fake, n_real, wrong_real)
+    if any(isinstance(c, bool) or not isinstance(c, int) or c < 0 for c in counts):
+        raise ValueError(f"counts must be non-negative integers, got {counts}")
+    if wrong_fake > n_fake or wrong_real > n_real:
+        raise ValueError("more wrong answers than answers")
+    n = n_fake + n_real
+    if n == 0:
+        raise ValueError("HYPE_inf needs at least one answered trial")
     return InfScore(
-        error=float(wrong.mean()),
-        fake_error=float(wrong[~real].sum() / n_fake) if n_fake else math.nan,
-        real_error=float(wrong[real].sum() / n_real) if n_real else math.nan,
-        n_trials=int(real.size),
+        error=(wrong_fake + wrong_real) / n,
+        fake_error=wrong_fake / n_fake if n_fake else math.nan,
+        real_error=wrong_real / n_real if n_real else math.nan,
+        n_trials=n,
         n_fake=n_fake,
         n_real=n_real,
     )

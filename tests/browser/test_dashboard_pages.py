@@ -12,7 +12,6 @@ import pytest
 from django.utils import timezone
 
 from experiments.models import Answer, Block, Image, RaterSession, Study, Trial
-from experiments.services.raters import staircase_rule
 from experiments.services.scores import study_results
 from hype.science.observers import SimulatedObserver, simulate_inf_rater, simulate_time_rater
 from tests.factories import study_make, user_make
@@ -104,7 +103,7 @@ def time_study_make(owner, *, thresholds, raters, name, per_block=60, seed=1):
         time_trials_per_block=per_block,
     )
     rng = np.random.default_rng(seed)
-    rule = staircase_rule(study)
+    rule = study.staircase_rule()
     reals = _images(study, None, 3 * per_block)
     start = timezone.now() - timedelta(days=2)
     for number in range(raters):

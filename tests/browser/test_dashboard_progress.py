@@ -10,7 +10,8 @@ import pytest
 from django.db import connection
 
 from experiments.models import Answer, RaterSession
-from experiments.simulation import plan_make, simulation_run
+from experiments.simulation.client import simulation_run
+from experiments.simulation.plan import plan_make
 from tests.factories import user_make
 from tests.raters import live_study_make
 

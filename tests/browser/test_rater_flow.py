@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from experiments.models import Answer, RaterSession, Study
-from experiments.services.raters import trial_current
+from experiments.rating.sessions import trial_current
 from tests.raters import live_study_make
 
 pytestmark = [pytest.mark.browser]

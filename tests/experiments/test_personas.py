@@ -7,8 +7,8 @@ test_progress.py.)"""
 import pytest
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
-from experiments.export_views import EXPORT_KINDS
 from experiments.models import Image, Study
+from experiments.services.exports.downloads import EXPORT_KINDS
 from tests.factories import answered_session_make, study_make, user_make
 
 pytestmark = pytest.mark.django_db

@@ -9,7 +9,8 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from experiments.models import Study
-from experiments.services import exports
+from experiments.services.exports.latex import latex_table
+from experiments.services.exports.scores import scores_csv
 from experiments.services.scores import study_results
 from tests.factories import answered_session_make, study_make, user_make
 
@@ -52,7 +53,7 @@ def test_page_api_csv_and_latex_show_the_hand_computed_scores(client, study):
         assert model["score"]["sd"] == score.sd
 
     # The scores CSV: the same floats, read back from text.
-    rows = list(csv.DictReader(io.StringIO("".join(exports.scores_csv(study)))))
+    rows = list(csv.DictReader(io.StringIO("".join(scores_csv(study)))))
     for row, result in zip(rows, results.models, strict=True):
         score = result.score
         assert float(row["score"]) == score.estimate
@@ -62,7 +63,7 @@ def test_page_api_csv_and_latex_show_the_hand_computed_scores(client, study):
     # The page and the LaTeX table: the same numbers rounded to one decimal.
     client.force_login(study.owner)
     page = client.get(f"/studies/{study.public_id}/").content.decode()
-    table = exports.latex_table(study)
+    table = latex_table(study)
     for result in results.models:
         score = result.score
         shown = f"{score.estimate:.1f}"

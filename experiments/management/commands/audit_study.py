@@ -3,8 +3,8 @@ its fakes; exits non-zero when the audit fails (or warns, with --strict)."""
 
 from django.core.management.base import BaseCommand, CommandError
 
-from experiments.models import Study
-from experiments.services.audit import FAIL, PASS, study_audit
+from experiments.management.studies import study_argument_add, study_from_argument
+from experiments.services.imports.audit import FAIL, PASS, study_audit
 
 
 class Command(BaseCommand):
@@ -14,15 +14,11 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("study", metavar="STUDY_ID_OR_PUBLIC_ID")
+        study_argument_add(parser)
         parser.add_argument("--strict", action="store_true", help="Also exit 1 on warn.")
 
     def handle(self, *args, study: str, strict: bool, **options):
-        found = Study.objects.filter(public_id=study).first()
-        if found is None and study.isdigit():
-            found = Study.objects.filter(pk=int(study)).first()
-        if found is None:
-            raise CommandError(f"No study with id or public id {study!r}.")
+        found = study_from_argument(study)
         report = study_audit(study=found)
         self.stdout.write(report.summary())
         if report.verdict == FAIL or (strict and report.verdict != PASS):

@@ -8,7 +8,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from experiments.models import Study
+from experiments.management.studies import study_argument_add, study_from_argument
 from experiments.services.baselines import (
     KID_SUBSET_SIZE,
     KID_SUBSETS,
@@ -27,7 +27,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("study", metavar="STUDY_ID_OR_PUBLIC_ID")
+        study_argument_add(parser)
         parser.add_argument(
             "--reference", type=Path, help="A .npz of reference statistics (keys mu, sigma)."
         )
@@ -38,11 +38,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, study: str, **options):
-        found = Study.objects.filter(public_id=study).first()
-        if found is None and study.isdigit():
-            found = Study.objects.filter(pk=int(study)).first()
-        if found is None:
-            raise CommandError(f"No study with id or public id {study!r}.")
+        found = study_from_argument(study)
         reference = options["reference"]
         if reference is not None and not reference.is_file():
             raise CommandError(f"--reference {reference}: no such file.")

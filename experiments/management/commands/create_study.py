@@ -16,14 +16,11 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import models
 from tqdm import tqdm
 
-from experiments.models import Study
-from experiments.services.audit import study_audit
-from experiments.services.imports import (
-    IMPORT_STATUSES,
-    STUDY_PARAMETERS,
-    ImportFailed,
-    study_create,
-)
+from experiments.models import PROTOCOL_PARAMETERS, Study
+from experiments.services.imports.audit import study_audit
+from experiments.services.imports.parameters import IMPORT_STATUSES
+from experiments.services.imports.study import study_create
+from experiments.services.problems import InputProblems
 
 # --display-size sets these two.
 _DISPLAY_FIELDS = {"display_width", "display_height"}
@@ -90,7 +87,7 @@ class Command(BaseCommand):
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
         parameters = parser.add_argument_group("study parameters (see DESIGN.md, section 2)")
-        for name in STUDY_PARAMETERS:
+        for name in PROTOCOL_PARAMETERS:
             if name in _DISPLAY_FIELDS:
                 continue
             model_field = Study._meta.get_field(name)
@@ -122,7 +119,7 @@ class Command(BaseCommand):
             model_dirs[name] = folder
         params = {
             name: options[f"param_{name}"]
-            for name in STUDY_PARAMETERS
+            for name in PROTOCOL_PARAMETERS
             if name not in _DISPLAY_FIELDS and options.get(f"param_{name}") is not None
         }
         bar = None
@@ -155,7 +152,7 @@ class Command(BaseCommand):
                 progress=progress,
                 rng=np.random.default_rng(seed) if seed is not None else None,
             )
-        except ImportFailed as failure:
+        except InputProblems as failure:
             raise CommandError(
                 "The import failed and created nothing:\n"
                 + "\n".join(f"  - {problem}" for problem in failure.problems)

@@ -1,42 +1,25 @@
-"""`manage.py hype_scores STUDY`: a study's HYPE scores in the terminal, as a table (or as CSV or
-JSON). The numbers are the API's (experiments.services.results_data.study_results_data) and the
-scores.csv export's, both straight from experiments.services.scores.study_results."""
+"""`manage.py hype_scores STUDY`: a study's HYPE scores in the terminal, as a table with the study
+page's verdict (or as CSV or JSON). The numbers are the API's
+(experiments.services.results_data.study_results_data) and the scores.csv export's, all from
+one experiments.services.scores.study_results."""
 
 from __future__ import annotations
 
 import json
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 
+from experiments.dashboard.formatting import score_formatter, verdict
+from experiments.management.studies import study_argument_add, study_from_argument
 from experiments.models import Study
-from experiments.services.exports import scores_csv
+from experiments.services.exports.scores import scores_csv
 from experiments.services.results_data import study_results_data
-
-# Differences below this p value are called significant in the verdict, as on the study page.
-ALPHA = 0.05
-
-
-def study_lookup(reference: str) -> Study:
-    """The study with this public id, else the one study with exactly this name."""
-    study = Study.objects.filter(public_id=reference).first()
-    if study is not None:
-        return study
-    named = list(Study.objects.filter(name=reference).order_by("created_at"))
-    if len(named) > 1:
-        choices = ", ".join(f"{s.public_id} (created {s.created_at:%Y-%m-%d})" for s in named)
-        raise CommandError(
-            f"{len(named)} studies are named {reference!r}; give the public id of one: {choices}"
-        )
-    if not named:
-        raise CommandError(f"No study has the public id or the name {reference!r}.")
-    return named[0]
+from experiments.services.scores import study_results
 
 
 def _number(value: float | None, unit: str) -> str:
-    if value is None:
-        return "-"
-    return f"{100 * value:.1f}%" if unit == "error" else f"{value:.1f} ms"
+    return "-" if value is None else score_formatter(unit)(value)
 
 
 def _table(rows: list[list[str]]) -> list[str]:
@@ -53,26 +36,6 @@ def _table(rows: list[list[str]]) -> list[str]:
     return lines
 
 
-def _verdict(data: dict[str, Any]) -> list[str]:
-    comparison = data["comparison"]
-    if comparison is None:
-        return ["Not enough completed raters yet to compare the models (two per model needed)."]
-    test = "Welch's t-test" if comparison["test"] == "t-test" else "ANOVA with Tukey HSD"
-    p_value = comparison["p_value"]
-    lines = [f"Comparison: {test}, p = {p_value:.3g}" if p_value is not None else test]
-    better = "higher score" if data["unit"] == "ms" else "higher error"
-    for pair in comparison["pairs"]:
-        first, second = (pair["a"], pair["b"]) if pair["difference"] > 0 else (pair["b"], pair["a"])
-        if pair["p_value"] is not None and pair["p_value"] < ALPHA:
-            lines.append(
-                f"  {first} is more realistic than {second} ({better}, p = {pair['p_value']:.3g})"
-            )
-        else:
-            shown = "n/a" if pair["p_value"] is None else f"{pair['p_value']:.3g}"
-            lines.append(f"  {pair['a']} vs {pair['b']}: no evidence of a difference (p = {shown})")
-    return lines
-
-
 class Command(BaseCommand):
     help = (
         "Print a study's HYPE scores: per model the score (ms for HYPE_time, % error for "
@@ -81,7 +44,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):
-        parser.add_argument("study", metavar="STUDY", help="The study's public id or exact name.")
+        study_argument_add(parser)
         parser.add_argument(
             "--format",
             choices=["table", "csv", "json"],
@@ -91,16 +54,22 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, study: str, format: str, **options):
-        found = study_lookup(study)
-        data = study_results_data(study=found)
+        found = study_from_argument(study)
+        results = study_results(found)
+        data = study_results_data(study=found, results=results)
         if format == "json":
             self.stdout.write(json.dumps(data, indent=2))
         elif format == "csv":
             # The scores.csv export itself, so the terminal and the download agree.
-            for chunk in scores_csv(found):
+            for chunk in scores_csv(found, results=results):
                 self.stdout.write(chunk, ending="")
         else:
             self._table(found, data)
+            self.stdout.write("")
+            # The study page's sentences, word for word.
+            lead, pairs = verdict(results)
+            for line in [lead, *(f"  {pair}" for pair in pairs)]:
+                self.stdout.write(line)
 
     def _table(self, study: Study, data: dict[str, Any]) -> None:
         unit = data["unit"]
@@ -139,7 +108,4 @@ class Command(BaseCommand):
         self.stdout.write(f'Study "{study.name}" ({method}, {study.status}), {study.public_id}')
         self.stdout.write("")
         for line in _table(rows):
-            self.stdout.write(line)
-        self.stdout.write("")
-        for line in _verdict(data):
             self.stdout.write(line)

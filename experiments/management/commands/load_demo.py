@@ -14,16 +14,14 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.test.utils import override_settings
 from django.urls import reverse
 
+from experiments.dashboard.formatting import score_lines
 from experiments.models import RaterSession, Study
-from experiments.services.imports import ImportFailed, study_create
-from experiments.services.raters import TERMINAL
-from experiments.simulation import (
-    SimulationError,
-    plan_make,
-    score_lines,
-    server_in_thread,
-    simulation_run,
-)
+from experiments.services.imports.study import study_create
+from experiments.services.problems import InputProblems
+from experiments.services.scores import study_results
+from experiments.simulation.client import simulation_run
+from experiments.simulation.plan import SimulationError, plan_make
+from experiments.simulation.server import server_in_thread
 from hype.science.demo_models import GOOD_MODEL, POOR_MODEL, demo_images_write
 
 # Short enough for a person trying the link (a 10-image qualification, then 40 untimed images
@@ -103,7 +101,7 @@ class Command(BaseCommand):
             results = reverse("experiments:study_detail", args=[study.public_id])
             self.stdout.write(f"  Rater link: {url}{link}")
             self.stdout.write(f"  Results:    {url}{results}")
-            for line in score_lines(study):
+            for line in score_lines(study_results(study)):
                 self.stdout.write(f"  {line.strip()}")
         self.stdout.write(f"Researcher login: {url}{reverse('login')} as {owner!r}")
 
@@ -138,7 +136,7 @@ class Command(BaseCommand):
                         status=Study.Status.LIVE,
                         rng=rng,
                     )
-                except ImportFailed as error:
+                except InputProblems as error:
                     raise CommandError(
                         f"Could not create {demo.name!r}:\n" + "\n".join(error.problems)
                     ) from None
@@ -155,7 +153,7 @@ class Command(BaseCommand):
         for study in studies:
             ids = _demo_ids(raters * study.models.count())
             finished = RaterSession.objects.filter(
-                study=study, external_id__in=ids, status__in=TERMINAL
+                study=study, external_id__in=ids, status__in=RaterSession.ENDED
             ).count()
             if finished < len(ids):
                 todo.append((study, len(ids)))

@@ -5,15 +5,16 @@ from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from experiments.simulation import (
+from experiments.dashboard.formatting import score_lines
+from experiments.management.studies import study_argument_add, study_from_argument
+from experiments.services.scores import study_results
+from experiments.simulation.client import simulation_run
+from experiments.simulation.plan import (
     DEFAULT_PACE,
     DEFAULT_QUALIFICATION_ACCURACY,
     DEFAULT_THINK_MS,
     SimulationError,
     plan_make,
-    score_lines,
-    simulation_run,
-    study_find,
 )
 
 
@@ -53,7 +54,7 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("--study", required=True, help="Public id, id or name of the study.")
+        study_argument_add(parser, name="--study", required=True)
         parser.add_argument("--n", type=int, required=True, help="Number of raters.")
         parser.add_argument("--url", default="http://127.0.0.1:8000", help="The server.")
         parser.add_argument(
@@ -102,8 +103,8 @@ class Command(BaseCommand):
             raise CommandError("--think-ms must not be negative.")
         thresholds = _pairs(options["model"], what="THRESHOLD_MS", low=1, high=100_000)
         errors = _pairs(options["inf_error"], what="ERROR", low=0, high=1)
+        study = study_from_argument(options["study"])
         try:
-            study = study_find(options["study"])
             plan = plan_make(
                 study,
                 base_url=options["url"],
@@ -134,7 +135,7 @@ class Command(BaseCommand):
         if study.method == study.Method.INF:
             given = {name: f"{100 * e:g}% error" for name, e in errors.items()}
         self.stdout.write("Scores of the study's completed raters:")
-        for line in score_lines(study, given=given):
+        for line in score_lines(study_results(study), given=given):
             self.stdout.write(line)
         if report.failures:
             raise CommandError(

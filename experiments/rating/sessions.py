@@ -1,0 +1,363 @@
+"""The rater protocol's three requests: hello (a browser (re)connects), presented (the image
+reached the screen) and answer (stored once, the staircase stepped). Each takes plain values
+and returns the messages for the rater's browser (docs/protocol.md); none knows about sockets.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from experiments.models import Answer, Block, Image, RaterSession, Study, Trial
+from experiments.rating.lifecycle import block_finished, session_begin, session_outcome
+from experiments.rating.messages import (
+    AnswerMessage,
+    Hello,
+    Measurements,
+    Presented,
+    ProtocolError,
+)
+from hype.science.staircase import StaircaseState, staircase_step
+
+DEFAULT_REFRESH_MS = 1000 / 60
+# The keys a rater answers with: the landing page and the task page show them, and the
+# browser learns them from the session message (it holds no default of its own).
+ANSWER_KEYS = {"fake": "f", "real": "j"}
+
+
+# --- Messages ---------------------------------------------------------------------------
+
+
+def _finished_message(session: RaterSession) -> dict[str, Any]:
+    outcome = session_outcome(session)
+    message = {
+        "type": "finished",
+        "outcome": outcome,
+        "redirect": reverse("experiments:rater_done", args=[session.study.public_id]),
+    }
+    if outcome == "completed":
+        message["completion_code"] = session.completion_code
+    return message
+
+
+def _progress_message(session: RaterSession) -> dict[str, Any]:
+    return {
+        "type": "progress",
+        "phase": _phase(session),
+        "done": Answer.objects.filter(trial__session=session).count(),
+        "total": session.study.trials_per_rater,
+    }
+
+
+def _phase(session: RaterSession) -> str:
+    if session.status in (RaterSession.Status.CONSENTED, RaterSession.Status.QUALIFYING):
+        return "qualification" if session.study.qualification_trials else "task"
+    return "task"
+
+
+def _frames(ms: float, refresh_ms: float) -> int:
+    return max(1, round(ms / refresh_ms))
+
+
+def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
+    study = session.study
+    block = trial.block
+    refresh_ms = session.refresh_ms or DEFAULT_REFRESH_MS
+    if block.timed and trial.requested_ms is None:
+        # The exposure is fixed when the trial is first served, from the block's staircase.
+        state = StaircaseState.from_dict(block.staircase_state)
+        trial.requested_ms = state.exposure_ms
+        trial.frames = _frames(state.exposure_ms, refresh_ms)
+        trial.save(update_fields=["requested_ms", "frames"])
+    masks: list[dict[str, Any]] = []
+    if block.timed and study.mask_count:
+        chosen = list(
+            Image.objects.filter(study=study, role=Image.Role.MASK)
+            .order_by("?")
+            .values_list("public_id", flat=True)[: study.mask_count]
+        )
+        masks = [
+            {
+                "url": reverse("experiments:rater_mask", args=[public_id]),
+                "frames": _frames(study.mask_ms, refresh_ms),
+            }
+            for public_id in chosen
+        ]
+    if block.kind == Block.Kind.TASK:
+        number = block.index + (0 if study.qualification_trials else 1)
+        of = study.task_blocks[0]
+    else:
+        number, of = 1, 1
+    return {
+        "type": "trial",
+        "trial": trial.public_id,
+        "index": trial.index,
+        "phase": "qualification" if block.kind == Block.Kind.QUALIFICATION else "task",
+        "timed": block.timed,
+        "exposure_ms": trial.requested_ms,
+        "frames": trial.frames,
+        "countdown": block.timed,
+        "answer_only": trial.presented_at is not None,
+        "image_url": reverse("experiments:rater_image", args=[trial.public_id]),
+        "masks": masks,
+        "block": {
+            "number": number,
+            "of": of,
+            "position": trial.position,
+            "length": block.trial_count,
+            "first": trial.position == 0 and trial.presented_at is None,
+        },
+    }
+
+
+# --- Blocks and images ------------------------------------------------------------------
+
+
+def trial_current(session: RaterSession) -> Trial | None:
+    """The trial the rater is on: their first unanswered one."""
+    return (
+        Trial.objects.filter(session=session, answer__isnull=True)
+        .select_related("block")
+        .order_by("index")
+        .first()
+    )
+
+
+def _locked_session(session_id: int) -> RaterSession:
+    try:
+        return RaterSession.objects.select_for_update().select_related("study").get(pk=session_id)
+    except RaterSession.DoesNotExist:
+        raise ProtocolError("not_your_trial", "This rater session does not exist.") from None
+
+
+def _guarded(step, session: RaterSession, *args) -> list[dict[str, Any]]:
+    """Run a step that creates blocks in a savepoint: if the study cannot serve it (too few
+    images), that step alone is undone and reported, and the answer that led to it stays."""
+    snapshot = (session.status, session.model_id)
+    try:
+        with transaction.atomic():
+            return step(session, *args) or []
+    except ProtocolError as error:
+        session.status, session.model_id = snapshot
+        return [error.as_message()]
+
+
+def _next_messages(session: RaterSession) -> list[dict[str, Any]]:
+    """The trial the rater should see next (creating blocks as needed), or the end."""
+    if session.status in RaterSession.ENDED or session.study.status != Study.Status.LIVE:
+        return [_finished_message(session)]
+    if session.status == RaterSession.Status.CONSENTED:
+        errors = _guarded(session_begin, session)
+        if errors:
+            return errors
+    trial = trial_current(session)
+    if trial is None:
+        # Every trial so far is answered but the session is not over: moving on failed
+        # earlier (for instance, the images ran out), so try again now.
+        messages = _guarded(block_finished, session, session.blocks.order_by("-index").first())
+        if any(m["type"] == "error" for m in messages):
+            return messages
+        if session.status in RaterSession.ENDED:
+            return [*messages, _finished_message(session)]
+        trial = trial_current(session)
+    return [_trial_message(session, trial)]
+
+
+# --- The protocol's three requests ------------------------------------------------------
+
+
+@transaction.atomic
+def session_hello(
+    *,
+    session_id: int,
+    refresh_ms: float,
+    screen_width: int | None = None,
+    screen_height: int | None = None,
+    device_pixel_ratio: float | None = None,
+) -> list[dict[str, Any]]:
+    """A (re)connected browser: record its display, then send the state and next trial."""
+    session = _locked_session(session_id)
+    session.refresh_ms = refresh_ms
+    session.screen_width = screen_width
+    session.screen_height = screen_height
+    session.device_pixel_ratio = device_pixel_ratio
+    session.save(
+        update_fields=["refresh_ms", "screen_width", "screen_height", "device_pixel_ratio"]
+    )
+    study = session.study
+    hello = {
+        "type": "session",
+        "phase": _phase(session),
+        "done": Answer.objects.filter(trial__session=session).count(),
+        "total": study.trials_per_rater,
+        "settings": {
+            "feedback": study.feedback,
+            "countdown_ms": study.countdown_step_ms,
+            "real_fraction": study.real_fraction,
+            "keys": ANSWER_KEYS,
+        },
+    }
+    return [hello, *_next_messages(session)]
+
+
+def _owned_trial(session: RaterSession, trial_public_id: str) -> Trial:
+    trial = Trial.objects.filter(public_id=trial_public_id).select_related("block").first()
+    if trial is None or trial.session_id != session.id:
+        raise ProtocolError("not_your_trial", "That trial is not one of yours.")
+    return trial
+
+
+@transaction.atomic
+def trial_presented(*, session_id: int, trial_public_id: str) -> list[dict[str, Any]]:
+    """The image reached the rater's screen: from now on it is never served again."""
+    session = _locked_session(session_id)
+    trial = _owned_trial(session, trial_public_id)
+    if session.status in RaterSession.ENDED:
+        raise ProtocolError("session_over", "This session has finished.")
+    current = trial_current(session)
+    if current is None or current.id != trial.id:
+        raise ProtocolError("not_current_trial", "That is not the trial being asked.")
+    if trial.presented_at is None:
+        trial.presented_at = timezone.now()
+        trial.save(update_fields=["presented_at"])
+    return []
+
+
+# Every flag an answer can carry, and what it means (the researcher's rater page shows these).
+FLAG_NOTES = {
+    "page_hidden": "the page lost visibility during the trial",
+    "presentation_not_reported": "the browser never reported showing the image",
+    "no_timing": "a timed trial without a measured on-screen duration",
+    "timing_off": "shown more than one frame longer or shorter than asked",
+}
+
+
+def _flags(trial: Trial, measured: Measurements) -> list[str]:
+    flags = []
+    if measured.page_hidden:
+        flags.append("page_hidden")
+    if trial.presented_at is None:
+        flags.append("presentation_not_reported")
+    if trial.block.timed:
+        if measured.shown_ms is None:
+            flags.append("no_timing")
+        elif trial.frames and measured.refresh_ms:
+            expected = trial.frames * measured.refresh_ms
+            if abs(measured.shown_ms - expected) > measured.refresh_ms:
+                flags.append("timing_off")
+    return flags
+
+
+@transaction.atomic
+def response_record(
+    *, session_id: int, trial_public_id: str, choice: str, measured: Measurements
+) -> list[dict[str, Any]]:
+    """Store the answer to the current trial (once), step the staircase, serve what's next.
+
+    A second answer to an answered trial changes nothing and is acknowledged as a duplicate,
+    so a browser may resend freely after a dropped connection.
+    """
+    session = _locked_session(session_id)
+    trial = _owned_trial(session, trial_public_id)
+    if Answer.objects.filter(trial=trial).exists():
+        return [{"type": "ack", "trial": trial.public_id, "duplicate": True}]
+    if session.status in RaterSession.ENDED:
+        raise ProtocolError("session_over", "This session has finished.")
+    if session.study.status != Study.Status.LIVE:
+        raise ProtocolError("study_closed", "This study has closed; the answer was not stored.")
+    current = trial_current(session)
+    if current is None or current.id != trial.id:
+        raise ProtocolError("not_current_trial", "That is not the trial being asked.")
+    if trial.block.timed and trial.requested_ms is None:
+        raise ProtocolError("not_current_trial", "That trial has not been shown yet.")
+
+    correct = (choice == Answer.Choice.REAL) == trial.is_real
+    Answer.objects.create(
+        trial=trial,
+        response=choice,
+        correct=correct,
+        rt_ms=measured.rt_ms,
+        shown_ms=measured.shown_ms,
+        mask_ms=measured.mask_ms,
+        refresh_ms=measured.refresh_ms,
+        page_hidden=measured.page_hidden,
+        flags=_flags(trial, measured),
+    )
+    block = trial.block
+    if block.timed:
+        state = StaircaseState.from_dict(block.staircase_state)
+        if state.exposure_ms != trial.requested_ms:
+            raise RuntimeError(
+                f"staircase at {state.exposure_ms} ms but trial {trial.index} showed "
+                f"{trial.requested_ms} ms"
+            )
+        block.staircase_state = staircase_step(
+            session.study.staircase_rule(), state, correct=correct
+        ).to_dict()
+        block.save(update_fields=["staircase_state"])
+
+    messages: list[dict[str, Any]] = [{"type": "ack", "trial": trial.public_id, "duplicate": False}]
+    if session.study.feedback:
+        messages.append({"type": "feedback", "trial": trial.public_id, "correct": correct})
+    if trial.position + 1 == block.trial_count:
+        moved_on = _guarded(block_finished, session, block)
+        if any(m["type"] == "error" for m in moved_on):
+            return [*messages, _progress_message(session), *moved_on]
+        messages += moved_on
+    messages.append(_progress_message(session))
+    messages += _next_messages(session)
+    return messages
+
+
+# --- One message from the socket --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replies:
+    """What one message from the browser led to: the messages to send back, whether the
+    connection has now said hello, and whether the study's dashboards should hear of it (an
+    answer was stored)."""
+
+    messages: list[dict[str, Any]]
+    greeted: bool
+    progress_changed: bool = False
+
+
+def message_handle(
+    *, session_id: int, message: Hello | Presented | AnswerMessage, greeted: bool
+) -> Replies:
+    """The service behind the rater socket, for one validated message: hello first on every
+    connection (a hello counts as said even if it is refused), then presented and answer
+    messages, each through its request above. A refused message gets its error back, naming
+    the trial it was about, so the browser knows which of its messages (a resent answer, a
+    `presented`) the error concerns."""
+    greeted = greeted or isinstance(message, Hello)
+    try:
+        if isinstance(message, Hello):
+            replies = session_hello(
+                session_id=session_id,
+                refresh_ms=message.refresh_ms,
+                screen_width=message.screen_width,
+                screen_height=message.screen_height,
+                device_pixel_ratio=message.device_pixel_ratio,
+            )
+            return Replies(messages=replies, greeted=greeted)
+        if not greeted:
+            raise ProtocolError("hello_first", "Say hello first.")
+        if isinstance(message, Presented):
+            replies = trial_presented(session_id=session_id, trial_public_id=message.trial)
+            return Replies(messages=replies, greeted=greeted)
+        replies = response_record(
+            session_id=session_id,
+            trial_public_id=message.trial,
+            choice=message.choice,
+            measured=message.measured,
+        )
+    except ProtocolError as error:
+        return Replies(messages=[error.as_message(trial=message.trial)], greeted=greeted)
+    stored = any(r["type"] == "ack" and not r["duplicate"] for r in replies)
+    return Replies(messages=replies, greeted=greeted, progress_changed=stored)

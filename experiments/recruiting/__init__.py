@@ -1,0 +1,1 @@
+"""How raters arrive at a study: the study link and the parameters crowd platforms add to it."""
