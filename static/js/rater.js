@@ -2,7 +2,8 @@
 // answers out, with progress, block introductions, feedback and the connection state.
 
 import { measureRefresh } from "./frames.js";
-import { RaterSocket, backoffDelay, websocketUrl } from "./socket.js";
+import { RaterSocket } from "./rater_socket.js";
+import { backoffDelay, websocketUrl } from "./socket.js";
 import { preloadTrial, runTrial } from "./trial_runner.js";
 
 const FEEDBACK_MS = 700;
