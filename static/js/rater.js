@@ -1,7 +1,8 @@
 // The rater's task page (templates/rater/task.html): socket messages in, trials on screen,
-// answers out, with progress, block introductions, feedback and the connection state.
+// answers out, with progress, feedback and the connection state.
 
 import { measureRefresh } from "./frames.js";
+import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
 import { RaterSocket } from "./rater_socket.js";
 import { backoffDelay, websocketUrl } from "./socket.js";
 import { preloadTrial, runTrial } from "./trial_runner.js";
@@ -30,10 +31,6 @@ const ui = {
   countdown: $("countdown"),
   status: $("status"),
   feedback: $("feedback"),
-  panel: $("panel"),
-  panelTitle: $("panel-title"),
-  panelBody: $("panel-body"),
-  panelButton: $("panel-button"),
   prompt: $("prompt"),
   promptNote: $("prompt-note"),
   fakeButton: $("answer-fake"),
@@ -77,27 +74,6 @@ function abortable(promise, signal) {
   });
 }
 
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function keyLegend() {
-  const legend = element("div", undefined, "key-legend");
-  for (const [choice, label] of [
-    ["fake", "fake"],
-    ["real", "real"],
-  ]) {
-    const item = element("div", undefined, "key-legend-item");
-    item.append(element("kbd", state.settings.keys[choice].toUpperCase(), "key"));
-    item.append(element("span", label));
-    legend.append(item);
-  }
-  return legend;
-}
-
 // ---- progress, connection, notices
 
 function phaseLabel() {
@@ -136,93 +112,6 @@ function showNotice(text) {
   }, NOTICE_MS);
 }
 
-// ---- the panel over the stage: block introductions and messages that stop the task
-
-// One handler at a time (onclick, not addEventListener): a panel replaced before its button
-// was pressed must not leave its action behind for the next one.
-function showPanel({ title, body = [], button = null, onButton = null }) {
-  ui.panelTitle.textContent = title;
-  ui.panelBody.replaceChildren(...body);
-  ui.panelButton.hidden = !button;
-  ui.panelButton.textContent = button || "";
-  ui.panelButton.onclick = onButton;
-  ui.panel.hidden = false;
-}
-
-function hidePanel() {
-  ui.panel.hidden = true;
-  ui.panelButton.onclick = null;
-  if (ui.panel.contains(document.activeElement)) document.activeElement.blur();
-}
-
-// Resolves on Space or on the panel's button, which showPanel has already put up.
-function waitForSpace(signal) {
-  return new Promise((resolve, reject) => {
-    const done = (event) => {
-      event.preventDefault();
-      cleanUp();
-      resolve();
-    };
-    const onKey = (event) => {
-      if (event.repeat || !(event.code === "Space" || event.key === " ")) return;
-      done(event);
-    };
-    const onAbort = () => {
-      cleanUp();
-      reject(signal.reason);
-    };
-    const cleanUp = () => {
-      window.removeEventListener("keydown", onKey, true);
-      if (ui.panelButton.onclick === done) ui.panelButton.onclick = null;
-      signal?.removeEventListener("abort", onAbort);
-    };
-    window.addEventListener("keydown", onKey, true);
-    ui.panelButton.onclick = done;
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-async function blockIntro(trial, signal) {
-  const block = trial.block;
-  const body = [];
-  let title;
-  if (trial.phase === "qualification") {
-    title = "Practice round";
-    body.push(
-      element(
-        "p",
-        `Before the main task: ${block.length} images with no time limit. For each, decide ` +
-          "whether it is a real image or a fake one made by a computer.",
-      ),
-      element("p", "You need to get enough of them right to go on to the main task."),
-    );
-  } else {
-    title = `Block ${block.number} of ${block.of}`;
-    const passed = state.qualification && state.qualification.passed;
-    if (passed && block.number === 1) {
-      const { correct, total } = state.qualification;
-      body.push(element("p", `You passed the practice round (${correct} of ${total} correct).`));
-    }
-    body.push(
-      element(
-        "p",
-        trial.timed
-          ? `${block.length} images. Each one flashes briefly after a 3-2-1 countdown, followed ` +
-              "by noise. Answer once it is gone; there is no hurry to answer."
-          : `${block.length} images. Look at each as long as you like, then answer.`,
-      ),
-    );
-    if (block.number > 1) body.push(element("p", "Take a break first if you like."));
-  }
-  body.push(keyLegend(), element("p", "Press Space to start.", "panel-hint"));
-  showPanel({ title, body, button: "Start" });
-  try {
-    await waitForSpace(signal);
-  } finally {
-    hidePanel();
-  }
-}
-
 // ---- feedback
 
 function showFeedback(correct) {
@@ -244,7 +133,10 @@ async function runOne(trial, signal) {
     // The feedback of the previous answer arrives just before this trial: let it be read.
     await abortable(state.feedbackDone, signal);
     hidePanel();
-    if (trial.block && trial.block.first && !trial.answer_only) await blockIntro(trial, signal);
+    if (trial.block && trial.block.first && !trial.answer_only) {
+      const intro = { keys: state.settings.keys, qualification: state.qualification };
+      await blockIntro(trial, intro, signal);
+    }
     const gap = MIN_GAP_MS - (performance.now() - state.lastAnswerAt);
     if (gap > 0) await abortable(sleep(gap), signal);
     const result = await runTrial(trial, {
