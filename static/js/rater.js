@@ -1,17 +1,22 @@
 // The rater's task page (templates/rater/task.html): socket messages in, trials on screen,
-// answers out, with progress, feedback and the connection state.
+// answers out, and what each server error does.
 
 import { measureRefresh } from "./frames.js";
 import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
 import { RaterSocket } from "./rater_socket.js";
+import {
+  feedbackOver,
+  setConnection,
+  setProgress,
+  showFeedback,
+  showNotice,
+} from "./rater_status.js";
 import { backoffDelay, websocketUrl } from "./socket.js";
 import { preloadTrial, runTrial } from "./trial_runner.js";
 
-const FEEDBACK_MS = 700;
 // Without feedback an untimed image would replace the previous one in the very next frame,
 // and the rater might not see that it changed.
 const MIN_GAP_MS = 300;
-const NOTICE_MS = 6000;
 
 const ERROR_TEXT = {
   server_error: "The server had a problem; trying again.",
@@ -30,28 +35,18 @@ const ui = {
   stageItems: $("stage-items"),
   countdown: $("countdown"),
   status: $("status"),
-  feedback: $("feedback"),
   prompt: $("prompt"),
   promptNote: $("prompt-note"),
   fakeButton: $("answer-fake"),
   realButton: $("answer-real"),
   keyFake: $("key-fake"),
   keyReal: $("key-real"),
-  progressLabel: $("progress-label"),
-  progressTrack: $("progress-track"),
-  progressFill: $("progress-fill"),
-  progressCount: $("progress-count"),
-  connection: $("connection"),
-  notice: $("notice"),
 };
 
 const state = {
   settings: { feedback: true, countdown_ms: 500, keys: { fake: "f", real: "j" } },
   refreshMs: null,
-  phase: null,
-  block: null,
   current: null,
-  feedbackDone: Promise.resolve(),
   lastAnswerAt: -Infinity,
   qualification: null,
   over: false,
@@ -74,64 +69,14 @@ function abortable(promise, signal) {
   });
 }
 
-// ---- progress, connection, notices
-
-function phaseLabel() {
-  if (state.phase === "qualification") return "Practice round";
-  if (state.block && state.block.of > 0) return `Block ${state.block.number} of ${state.block.of}`;
-  return state.phase === "task" ? "Main task" : "";
-}
-
-function setProgress({ phase, done, total }) {
-  if (phase) state.phase = phase;
-  ui.progressLabel.textContent = phaseLabel();
-  if (typeof done === "number" && typeof total === "number" && total > 0) {
-    const percent = Math.min(100, Math.max(0, (100 * done) / total));
-    ui.progressFill.style.width = `${percent}%`;
-    ui.progressTrack.setAttribute("aria-valuenow", String(Math.round(percent)));
-    ui.progressCount.textContent = `${done} / ${total}`;
-  }
-}
-
-function setConnection(status) {
-  const text = {
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-  }[status];
-  ui.connection.hidden = !text;
-  ui.connection.textContent = text || "";
-}
-
-let noticeTimer = null;
-function showNotice(text) {
-  ui.notice.textContent = text;
-  ui.notice.hidden = false;
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => {
-    ui.notice.hidden = true;
-  }, NOTICE_MS);
-}
-
-// ---- feedback
-
-function showFeedback(correct) {
-  ui.feedback.textContent = correct ? "Correct" : "Incorrect";
-  ui.feedback.className = `stage-feedback ${correct ? "is-correct" : "is-wrong"}`;
-  ui.feedback.hidden = false;
-  state.feedbackDone = sleep(FEEDBACK_MS).then(() => {
-    ui.feedback.hidden = true;
-  });
-}
-
 // ---- trials
 
 async function runOne(trial, signal) {
   const preload = trial.answer_only ? null : preloadTrial(trial, ui.stageItems);
   try {
-    if (trial.block) state.block = trial.block;
-    setProgress({ phase: trial.phase });
+    setProgress({ phase: trial.phase, block: trial.block });
     // The feedback of the previous answer arrives just before this trial: let it be read.
-    await abortable(state.feedbackDone, signal);
+    await abortable(feedbackOver(), signal);
     hidePanel();
     if (trial.block && trial.block.first && !trial.answer_only) {
       const intro = { keys: state.settings.keys, qualification: state.qualification };
@@ -188,7 +133,7 @@ async function leave(redirect) {
   state.over = true;
   state.current?.abort.abort();
   socket.stop();
-  await state.feedbackDone;
+  await feedbackOver();
   window.location.assign(redirect || data.done_url);
 }
 
