@@ -1,7 +1,8 @@
-// The rater's task page (templates/rater/task.html): socket messages in, trials on screen,
-// answers out, and what each server error does.
+// The rater's task page (templates/rater/task.html): reads the page's data, runs each trial the
+// server sends and sends its answer back, and leaves for the done page when the session ends.
 
 import { measureRefresh } from "./frames.js";
+import { ErrorPolicy } from "./rater_errors.js";
 import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
 import { RaterSocket } from "./rater_socket.js";
 import {
@@ -11,22 +12,12 @@ import {
   showFeedback,
   showNotice,
 } from "./rater_status.js";
-import { backoffDelay, websocketUrl } from "./socket.js";
+import { websocketUrl } from "./socket.js";
 import { preloadTrial, runTrial } from "./trial_runner.js";
 
 // Without feedback an untimed image would replace the previous one in the very next frame,
 // and the rater might not see that it changed.
 const MIN_GAP_MS = 300;
-
-const ERROR_TEXT = {
-  server_error: "The server had a problem; trying again.",
-  rate_limited: "Too many messages in a short time; reconnecting.",
-  not_current_trial: "The server was expecting another image; the task continues.",
-  not_your_trial: "The server did not recognise that image; the task continues.",
-  hello_first: "The connection was out of step; the task continues.",
-};
-// Outcomes, not hiccups: the session cannot go on, the done page says why.
-const SESSION_ENDING_ERRORS = new Set(["session_over", "study_closed"]);
 
 const data = JSON.parse(document.getElementById("rater-data").textContent);
 const $ = (id) => document.getElementById(id);
@@ -50,9 +41,9 @@ const state = {
   lastAnswerAt: -Infinity,
   qualification: null,
   over: false,
-  serverErrors: 0,
 };
 let socket = null;
+let errors = null;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -145,38 +136,7 @@ function onFinished(message) {
   leave(message.redirect);
 }
 
-function onError(message) {
-  if (state.over) return;
-  // Followed by a close (4409), which onStatus handles.
-  if (message.code === "superseded") return;
-  if (SESSION_ENDING_ERRORS.has(message.code)) {
-    showPanel({
-      title: message.code === "study_closed" ? "This study has closed" : "The session has ended",
-      body: [element("p", "One moment…")],
-    });
-    leave(null);
-    return;
-  }
-  if (message.code === "not_ready") {
-    showPanel({
-      title: "The study is not ready to continue",
-      body: [element("p", "Your answers are saved. Please try again in a few minutes.")],
-      button: "Try again",
-      onButton: () => {
-        hidePanel();
-        socket.reconnectNow();
-      },
-    });
-    return;
-  }
-  if (message.code === "server_error") {
-    // Nothing was stored; a fresh connection says hello and resends the held answer.
-    state.serverErrors += 1;
-    setTimeout(() => socket.reconnectNow(), backoffDelay(state.serverErrors));
-  }
-  const text = ERROR_TEXT[message.code] || "The server could not use the last message.";
-  showNotice(`${text} (${message.code || "error"})`);
-}
+// ---- the socket
 
 function onMessage(message) {
   switch (message.type) {
@@ -191,7 +151,7 @@ function onMessage(message) {
       setProgress(message);
       break;
     case "trial":
-      state.serverErrors = 0;
+      errors.trialArrived();
       onTrial(message);
       break;
     case "feedback":
@@ -207,7 +167,7 @@ function onMessage(message) {
       onFinished(message);
       break;
     case "error":
-      onError(message);
+      if (!state.over) errors.onError(message);
       break;
     default:
       // ack: the socket already dropped the answer it acknowledges.
@@ -219,23 +179,7 @@ function onStatus(status, detail) {
   setConnection(status);
   if (status !== "fatal") return;
   state.current?.abort.abort();
-  if (detail === "superseded") {
-    showPanel({
-      title: "The task continues in another window",
-      body: [element("p", "You opened it again elsewhere. You can carry on there, or here.")],
-      button: "Continue here",
-      onButton: () => {
-        hidePanel();
-        socket.restart();
-      },
-    });
-    return;
-  }
-  state.over = true;
-  showPanel({
-    title: "Your session was not found",
-    body: [element("p", "Please open the study link you were given again.")],
-  });
+  if (errors.onFatalClose(detail)) state.over = true;
 }
 
 async function start() {
@@ -258,6 +202,7 @@ async function start() {
     onStatus,
     storageKey: `hype:answer:${data.ws_url}`,
   });
+  errors = new ErrorPolicy({ socket, endSession: leave });
   socket.connect();
 }
 
