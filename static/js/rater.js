@@ -4,6 +4,7 @@
 import { measureRefresh } from "./frames.js";
 import { ErrorPolicy } from "./rater_errors.js";
 import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
+import { applySettings, currentSettings } from "./rater_settings.js";
 import { RaterSocket } from "./rater_socket.js";
 import {
   feedbackOver,
@@ -21,6 +22,7 @@ const MIN_GAP_MS = 300;
 
 const data = JSON.parse(document.getElementById("rater-data").textContent);
 const $ = (id) => document.getElementById(id);
+// What trial_runner.js puts on screen and listens to.
 const ui = {
   stage: $("stage"),
   stageItems: $("stage-items"),
@@ -30,12 +32,8 @@ const ui = {
   promptNote: $("prompt-note"),
   fakeButton: $("answer-fake"),
   realButton: $("answer-real"),
-  keyFake: $("key-fake"),
-  keyReal: $("key-real"),
 };
-
 const state = {
-  settings: { feedback: true, countdown_ms: 500, keys: { fake: "f", real: "j" } },
   refreshMs: null,
   current: null,
   lastAnswerAt: -Infinity,
@@ -70,7 +68,7 @@ async function runOne(trial, signal) {
     await abortable(feedbackOver(), signal);
     hidePanel();
     if (trial.block && trial.block.first && !trial.answer_only) {
-      const intro = { keys: state.settings.keys, qualification: state.qualification };
+      const intro = { keys: currentSettings().keys, qualification: state.qualification };
       await blockIntro(trial, intro, signal);
     }
     const gap = MIN_GAP_MS - (performance.now() - state.lastAnswerAt);
@@ -78,7 +76,7 @@ async function runOne(trial, signal) {
     const result = await runTrial(trial, {
       ui,
       preload,
-      settings: state.settings,
+      settings: currentSettings(),
       refreshMs: state.refreshMs,
       onPresented: () => socket.presented(trial.trial),
       signal,
@@ -141,12 +139,7 @@ function onFinished(message) {
 function onMessage(message) {
   switch (message.type) {
     case "session":
-      if (message.settings) {
-        state.settings = { ...state.settings, ...message.settings };
-        state.settings.keys = { fake: "f", real: "j", ...(message.settings.keys || {}) };
-        ui.keyFake.textContent = state.settings.keys.fake.toUpperCase();
-        ui.keyReal.textContent = state.settings.keys.real.toUpperCase();
-      }
+      if (message.settings) applySettings(message.settings);
       if (!state.current) hidePanel();
       setProgress(message);
       break;
@@ -155,7 +148,7 @@ function onMessage(message) {
       onTrial(message);
       break;
     case "feedback":
-      if (state.settings.feedback !== false) showFeedback(Boolean(message.correct));
+      if (currentSettings().feedback !== false) showFeedback(Boolean(message.correct));
       break;
     case "progress":
       setProgress(message);
