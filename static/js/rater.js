@@ -2,6 +2,7 @@
 // server sends and sends its answer back, and leaves for the done page when the session ends.
 
 import { measureRefresh } from "./frames.js";
+import { ui } from "./rater_elements.js";
 import { ErrorPolicy } from "./rater_errors.js";
 import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
 import { applySettings, currentSettings } from "./rater_settings.js";
@@ -21,18 +22,6 @@ import { preloadTrial, runTrial } from "./trial_runner.js";
 const MIN_GAP_MS = 300;
 
 const data = JSON.parse(document.getElementById("rater-data").textContent);
-const $ = (id) => document.getElementById(id);
-// What trial_runner.js puts on screen and listens to.
-const ui = {
-  stage: $("stage"),
-  stageItems: $("stage-items"),
-  countdown: $("countdown"),
-  status: $("status"),
-  prompt: $("prompt"),
-  promptNote: $("prompt-note"),
-  fakeButton: $("answer-fake"),
-  realButton: $("answer-real"),
-};
 const state = {
   refreshMs: null,
   current: null,

@@ -1,13 +1,7 @@
 // The panel over the stage: block introductions and the messages that stop the task, and the
 // wait for Space or the panel's button before the task goes on.
 
-const $ = (id) => document.getElementById(id);
-const ui = {
-  panel: $("panel"),
-  title: $("panel-title"),
-  body: $("panel-body"),
-  button: $("panel-button"),
-};
+import { ui } from "./rater_elements.js";
 
 export function element(tag, text, className) {
   const node = document.createElement(tag);
@@ -34,17 +28,17 @@ function keyLegend(keys) {
 // One handler at a time (onclick, not addEventListener): a panel replaced before its button
 // was pressed must not leave its action behind for the next one.
 export function showPanel({ title, body = [], button = null, onButton = null }) {
-  ui.title.textContent = title;
-  ui.body.replaceChildren(...body);
-  ui.button.hidden = !button;
-  ui.button.textContent = button || "";
-  ui.button.onclick = onButton;
+  ui.panelTitle.textContent = title;
+  ui.panelBody.replaceChildren(...body);
+  ui.panelButton.hidden = !button;
+  ui.panelButton.textContent = button || "";
+  ui.panelButton.onclick = onButton;
   ui.panel.hidden = false;
 }
 
 export function hidePanel() {
   ui.panel.hidden = true;
-  ui.button.onclick = null;
+  ui.panelButton.onclick = null;
   if (ui.panel.contains(document.activeElement)) document.activeElement.blur();
 }
 
@@ -66,11 +60,11 @@ function waitForSpace(signal) {
     };
     const cleanUp = () => {
       window.removeEventListener("keydown", onKey, true);
-      if (ui.button.onclick === done) ui.button.onclick = null;
+      if (ui.panelButton.onclick === done) ui.panelButton.onclick = null;
       signal?.removeEventListener("abort", onAbort);
     };
     window.addEventListener("keydown", onKey, true);
-    ui.button.onclick = done;
+    ui.panelButton.onclick = done;
     signal?.addEventListener("abort", onAbort, { once: true });
   });
 }

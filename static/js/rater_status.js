@@ -1,19 +1,10 @@
 // What the rater is told around the trials: the progress bar, the connection indicator,
 // short notices and the correct/incorrect feedback.
 
+import { ui } from "./rater_elements.js";
+
 const FEEDBACK_MS = 700;
 const NOTICE_MS = 6000;
-
-const $ = (id) => document.getElementById(id);
-const ui = {
-  label: $("progress-label"),
-  track: $("progress-track"),
-  fill: $("progress-fill"),
-  count: $("progress-count"),
-  connection: $("connection"),
-  notice: $("notice"),
-  feedback: $("feedback"),
-};
 
 // What the label names; the phase comes from session and progress messages, the block from
 // trials.
@@ -32,12 +23,12 @@ function phaseLabel() {
 export function setProgress({ phase, block, done, total }) {
   if (phase) where.phase = phase;
   if (block) where.block = block;
-  ui.label.textContent = phaseLabel();
+  ui.progressLabel.textContent = phaseLabel();
   if (typeof done === "number" && typeof total === "number" && total > 0) {
     const percent = Math.min(100, Math.max(0, (100 * done) / total));
-    ui.fill.style.width = `${percent}%`;
-    ui.track.setAttribute("aria-valuenow", String(Math.round(percent)));
-    ui.count.textContent = `${done} / ${total}`;
+    ui.progressFill.style.width = `${percent}%`;
+    ui.progressTrack.setAttribute("aria-valuenow", String(Math.round(percent)));
+    ui.progressCount.textContent = `${done} / ${total}`;
   }
 }
 
