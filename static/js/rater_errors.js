@@ -15,6 +15,19 @@ const ERROR_TEXT = {
 // Outcomes, not hiccups: the session cannot go on, the done page says why.
 const SESSION_ENDING_ERRORS = new Set(["session_over", "study_closed"]);
 
+// Stops the task with a panel whose button puts it away and tries `action`.
+function offer(title, text, button, action) {
+  showPanel({
+    title,
+    body: [element("p", text)],
+    button,
+    onButton: () => {
+      hidePanel();
+      action();
+    },
+  });
+}
+
 export class ErrorPolicy {
   // socket: the RaterSocket; endSession(redirect): leaves for the done page.
   constructor({ socket, endSession }) {
@@ -40,15 +53,12 @@ export class ErrorPolicy {
       return;
     }
     if (message.code === "not_ready") {
-      showPanel({
-        title: "The study is not ready to continue",
-        body: [element("p", "Your answers are saved. Please try again in a few minutes.")],
-        button: "Try again",
-        onButton: () => {
-          hidePanel();
-          this.socket.reconnectNow();
-        },
-      });
+      offer(
+        "The study is not ready to continue",
+        "Your answers are saved. Please try again in a few minutes.",
+        "Try again",
+        () => this.socket.reconnectNow(),
+      );
       return;
     }
     if (message.code === "server_error") {
@@ -65,15 +75,12 @@ export class ErrorPolicy {
   onFatalClose(reason) {
     if (reason === "superseded") {
       // Not reconnecting by itself: two tabs would keep taking the session from each other.
-      showPanel({
-        title: "The task continues in another window",
-        body: [element("p", "You opened it again elsewhere. You can carry on there, or here.")],
-        button: "Continue here",
-        onButton: () => {
-          hidePanel();
-          this.socket.restart();
-        },
-      });
+      offer(
+        "The task continues in another window",
+        "You opened it again elsewhere. You can carry on there, or here.",
+        "Continue here",
+        () => this.socket.restart(),
+      );
       return false;
     }
     showPanel({
