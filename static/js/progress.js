@@ -2,11 +2,14 @@
 // (json_script "progress-data"), then shows every state the progress websocket sends,
 // reconnecting with backoff after a drop. One job: keep the panel current.
 
-import { backoffDelay, websocketUrl } from "./socket.js";
+import { ReconnectingSocket, websocketUrl } from "./socket.js";
 
 // The server closes with this when the viewer may not see the study (or it does not exist):
 // retrying cannot help.
-const CLOSE_NOT_FOUND = 4404;
+const FATAL_CLOSE_CODES = new Map([[4404, "not_found"]]);
+// What the panel says for each status of the socket. "open" says nothing yet: the panel is
+// live once a state arrives.
+const LIVE_STATE = { connecting: "connecting", reconnecting: "reconnecting", fatal: "unavailable" };
 const LIVE_TEXT = {
   connecting: "connecting…",
   live: "live",
@@ -106,81 +109,22 @@ class ProgressPanel {
   }
 }
 
-class ProgressSocket {
-  constructor(url, { onProgress, onStatus }) {
-    this.url = url;
-    this.onProgress = onProgress;
-    this.onStatus = onStatus;
-    this.attempt = 0;
-    this.timer = null;
-    this.ws = null;
-    this.stopped = false;
-    window.addEventListener("online", () => {
-      if (this.timer !== null) this.connect();
-    });
-  }
-
-  connect() {
-    if (this.stopped) return;
-    clearTimeout(this.timer);
-    this.timer = null;
-    this.onStatus(this.attempt === 0 ? "connecting" : "reconnecting");
-    let ws;
-    try {
-      ws = new WebSocket(this.url);
-    } catch {
-      this.scheduleReconnect();
-      return;
-    }
-    this.ws = ws;
-    ws.addEventListener("message", (event) => {
-      if (this.ws !== ws) return;
-      let message;
-      try {
-        message = JSON.parse(event.data);
-      } catch {
-        return;
-      }
-      if (message && message.type === "progress") {
-        // A state arrived: the connection works, so the next drop backs off from the start.
-        this.attempt = 0;
-        this.onStatus("live");
-        this.onProgress(message);
-      }
-    });
-    ws.addEventListener("close", (event) => {
-      if (this.ws !== ws) return;
-      this.ws = null;
-      if (event.code === CLOSE_NOT_FOUND) {
-        this.stopped = true;
-        this.onStatus("unavailable");
-        return;
-      }
-      this.scheduleReconnect();
-    });
-    // An error is followed by a close event, which decides what happens next.
-    ws.addEventListener("error", () => {});
-  }
-
-  scheduleReconnect() {
-    if (this.stopped || this.timer !== null) return;
-    const delay = backoffDelay(this.attempt);
-    this.attempt += 1;
-    this.onStatus("reconnecting");
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.connect();
-    }, delay);
-  }
-}
-
 function start(element) {
   const panel = new ProgressPanel(element);
   const data = document.getElementById("progress-data");
   panel.render(data ? JSON.parse(data.textContent) : null);
-  const socket = new ProgressSocket(websocketUrl(element.dataset.wsPath), {
-    onProgress: (progress) => panel.render(progress),
-    onStatus: (state) => panel.status(state),
+  const socket = new ReconnectingSocket(websocketUrl(element.dataset.wsPath), {
+    onMessage: (message) => {
+      if (message.type !== "progress") return;
+      // A state arrived: the connection works, so the next drop backs off from the start.
+      socket.resetBackoff();
+      panel.status("live");
+      panel.render(message);
+    },
+    onStatus: (status) => {
+      if (LIVE_STATE[status]) panel.status(LIVE_STATE[status]);
+    },
+    fatalCloseCodes: FATAL_CLOSE_CODES,
   });
   socket.connect();
   setInterval(() => panel.tick(), 5000);

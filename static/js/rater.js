@@ -1,65 +1,36 @@
-// The rater's task page (templates/rater/task.html): socket messages in, trials on screen,
-// answers out, with progress, block introductions, feedback and the connection state.
+// The rater's task page (templates/rater/task.html): reads the page's data, runs each trial the
+// server sends and sends its answer back, and leaves for the done page when the session ends.
 
 import { measureRefresh } from "./frames.js";
-import { RaterSocket, backoffDelay, websocketUrl } from "./socket.js";
+import { ui } from "./rater_elements.js";
+import { ErrorPolicy } from "./rater_errors.js";
+import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
+import { applySettings, currentSettings } from "./rater_settings.js";
+import { RaterSocket } from "./rater_socket.js";
+import {
+  feedbackOver,
+  setConnection,
+  setProgress,
+  showFeedback,
+  showNotice,
+} from "./rater_status.js";
+import { websocketUrl } from "./socket.js";
 import { preloadTrial, runTrial } from "./trial_runner.js";
 
-const FEEDBACK_MS = 700;
 // Without feedback an untimed image would replace the previous one in the very next frame,
 // and the rater might not see that it changed.
 const MIN_GAP_MS = 300;
-const NOTICE_MS = 6000;
-
-const ERROR_TEXT = {
-  server_error: "The server had a problem; trying again.",
-  rate_limited: "Too many messages in a short time; reconnecting.",
-  not_current_trial: "The server was expecting another image; the task continues.",
-  not_your_trial: "The server did not recognise that image; the task continues.",
-  hello_first: "The connection was out of step; the task continues.",
-};
-// Outcomes, not hiccups: the session cannot go on, the done page says why.
-const SESSION_ENDING_ERRORS = new Set(["session_over", "study_closed"]);
 
 const data = JSON.parse(document.getElementById("rater-data").textContent);
-const $ = (id) => document.getElementById(id);
-const ui = {
-  stage: $("stage"),
-  stageItems: $("stage-items"),
-  countdown: $("countdown"),
-  status: $("status"),
-  feedback: $("feedback"),
-  panel: $("panel"),
-  panelTitle: $("panel-title"),
-  panelBody: $("panel-body"),
-  panelButton: $("panel-button"),
-  prompt: $("prompt"),
-  promptNote: $("prompt-note"),
-  fakeButton: $("answer-fake"),
-  realButton: $("answer-real"),
-  keyFake: $("key-fake"),
-  keyReal: $("key-real"),
-  progressLabel: $("progress-label"),
-  progressTrack: $("progress-track"),
-  progressFill: $("progress-fill"),
-  progressCount: $("progress-count"),
-  connection: $("connection"),
-  notice: $("notice"),
-};
-
 const state = {
-  settings: { feedback: true, countdown_ms: 500, keys: { fake: "f", real: "j" } },
   refreshMs: null,
-  phase: null,
-  block: null,
   current: null,
-  feedbackDone: Promise.resolve(),
   lastAnswerAt: -Infinity,
   qualification: null,
   over: false,
-  serverErrors: 0,
 };
 let socket = null;
+let errors = null;
 
 const sleep = (ms) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -76,180 +47,25 @@ function abortable(promise, signal) {
   });
 }
 
-function element(tag, text, className) {
-  const node = document.createElement(tag);
-  if (text !== undefined) node.textContent = text;
-  if (className) node.className = className;
-  return node;
-}
-
-function keyLegend() {
-  const legend = element("div", undefined, "key-legend");
-  for (const [choice, label] of [
-    ["fake", "fake"],
-    ["real", "real"],
-  ]) {
-    const item = element("div", undefined, "key-legend-item");
-    item.append(element("kbd", state.settings.keys[choice].toUpperCase(), "key"));
-    item.append(element("span", label));
-    legend.append(item);
-  }
-  return legend;
-}
-
-// ---- progress, connection, notices
-
-function phaseLabel() {
-  if (state.phase === "qualification") return "Practice round";
-  if (state.block && state.block.of > 0) return `Block ${state.block.number} of ${state.block.of}`;
-  return state.phase === "task" ? "Main task" : "";
-}
-
-function setProgress({ phase, done, total }) {
-  if (phase) state.phase = phase;
-  ui.progressLabel.textContent = phaseLabel();
-  if (typeof done === "number" && typeof total === "number" && total > 0) {
-    const percent = Math.min(100, Math.max(0, (100 * done) / total));
-    ui.progressFill.style.width = `${percent}%`;
-    ui.progressTrack.setAttribute("aria-valuenow", String(Math.round(percent)));
-    ui.progressCount.textContent = `${done} / ${total}`;
-  }
-}
-
-function setConnection(status) {
-  const text = {
-    connecting: "Connecting…",
-    reconnecting: "Reconnecting…",
-  }[status];
-  ui.connection.hidden = !text;
-  ui.connection.textContent = text || "";
-}
-
-let noticeTimer = null;
-function showNotice(text) {
-  ui.notice.textContent = text;
-  ui.notice.hidden = false;
-  clearTimeout(noticeTimer);
-  noticeTimer = setTimeout(() => {
-    ui.notice.hidden = true;
-  }, NOTICE_MS);
-}
-
-// ---- the panel over the stage: block introductions and messages that stop the task
-
-// One handler at a time (onclick, not addEventListener): a panel replaced before its button
-// was pressed must not leave its action behind for the next one.
-function showPanel({ title, body = [], button = null, onButton = null }) {
-  ui.panelTitle.textContent = title;
-  ui.panelBody.replaceChildren(...body);
-  ui.panelButton.hidden = !button;
-  ui.panelButton.textContent = button || "";
-  ui.panelButton.onclick = onButton;
-  ui.panel.hidden = false;
-}
-
-function hidePanel() {
-  ui.panel.hidden = true;
-  ui.panelButton.onclick = null;
-  if (ui.panel.contains(document.activeElement)) document.activeElement.blur();
-}
-
-// Resolves on Space or on the panel's button, which showPanel has already put up.
-function waitForSpace(signal) {
-  return new Promise((resolve, reject) => {
-    const done = (event) => {
-      event.preventDefault();
-      cleanUp();
-      resolve();
-    };
-    const onKey = (event) => {
-      if (event.repeat || !(event.code === "Space" || event.key === " ")) return;
-      done(event);
-    };
-    const onAbort = () => {
-      cleanUp();
-      reject(signal.reason);
-    };
-    const cleanUp = () => {
-      window.removeEventListener("keydown", onKey, true);
-      if (ui.panelButton.onclick === done) ui.panelButton.onclick = null;
-      signal?.removeEventListener("abort", onAbort);
-    };
-    window.addEventListener("keydown", onKey, true);
-    ui.panelButton.onclick = done;
-    signal?.addEventListener("abort", onAbort, { once: true });
-  });
-}
-
-async function blockIntro(trial, signal) {
-  const block = trial.block;
-  const body = [];
-  let title;
-  if (trial.phase === "qualification") {
-    title = "Practice round";
-    body.push(
-      element(
-        "p",
-        `Before the main task: ${block.length} images with no time limit. For each, decide ` +
-          "whether it is a real image or a fake one made by a computer.",
-      ),
-      element("p", "You need to get enough of them right to go on to the main task."),
-    );
-  } else {
-    title = `Block ${block.number} of ${block.of}`;
-    const passed = state.qualification && state.qualification.passed;
-    if (passed && block.number === 1) {
-      const { correct, total } = state.qualification;
-      body.push(element("p", `You passed the practice round (${correct} of ${total} correct).`));
-    }
-    body.push(
-      element(
-        "p",
-        trial.timed
-          ? `${block.length} images. Each one flashes briefly after a 3-2-1 countdown, followed ` +
-              "by noise. Answer once it is gone; there is no hurry to answer."
-          : `${block.length} images. Look at each as long as you like, then answer.`,
-      ),
-    );
-    if (block.number > 1) body.push(element("p", "Take a break first if you like."));
-  }
-  body.push(keyLegend(), element("p", "Press Space to start.", "panel-hint"));
-  showPanel({ title, body, button: "Start" });
-  try {
-    await waitForSpace(signal);
-  } finally {
-    hidePanel();
-  }
-}
-
-// ---- feedback
-
-function showFeedback(correct) {
-  ui.feedback.textContent = correct ? "Correct" : "Incorrect";
-  ui.feedback.className = `stage-feedback ${correct ? "is-correct" : "is-wrong"}`;
-  ui.feedback.hidden = false;
-  state.feedbackDone = sleep(FEEDBACK_MS).then(() => {
-    ui.feedback.hidden = true;
-  });
-}
-
 // ---- trials
 
 async function runOne(trial, signal) {
   const preload = trial.answer_only ? null : preloadTrial(trial, ui.stageItems);
   try {
-    if (trial.block) state.block = trial.block;
-    setProgress({ phase: trial.phase });
+    setProgress({ phase: trial.phase, block: trial.block });
     // The feedback of the previous answer arrives just before this trial: let it be read.
-    await abortable(state.feedbackDone, signal);
+    await abortable(feedbackOver(), signal);
     hidePanel();
-    if (trial.block && trial.block.first && !trial.answer_only) await blockIntro(trial, signal);
+    if (trial.block && trial.block.first && !trial.answer_only) {
+      const intro = { keys: currentSettings().keys, qualification: state.qualification };
+      await blockIntro(trial, intro, signal);
+    }
     const gap = MIN_GAP_MS - (performance.now() - state.lastAnswerAt);
     if (gap > 0) await abortable(sleep(gap), signal);
     const result = await runTrial(trial, {
       ui,
       preload,
-      settings: state.settings,
+      settings: currentSettings(),
       refreshMs: state.refreshMs,
       onPresented: () => socket.presented(trial.trial),
       signal,
@@ -295,7 +111,7 @@ async function leave(redirect) {
   state.over = true;
   state.current?.abort.abort();
   socket.stop();
-  await state.feedbackDone;
+  await feedbackOver();
   window.location.assign(redirect || data.done_url);
 }
 
@@ -307,57 +123,21 @@ function onFinished(message) {
   leave(message.redirect);
 }
 
-function onError(message) {
-  if (state.over) return;
-  // Followed by a close (4409), which onStatus handles.
-  if (message.code === "superseded") return;
-  if (SESSION_ENDING_ERRORS.has(message.code)) {
-    showPanel({
-      title: message.code === "study_closed" ? "This study has closed" : "The session has ended",
-      body: [element("p", "One moment…")],
-    });
-    leave(null);
-    return;
-  }
-  if (message.code === "not_ready") {
-    showPanel({
-      title: "The study is not ready to continue",
-      body: [element("p", "Your answers are saved. Please try again in a few minutes.")],
-      button: "Try again",
-      onButton: () => {
-        hidePanel();
-        socket.reconnectNow();
-      },
-    });
-    return;
-  }
-  if (message.code === "server_error") {
-    // Nothing was stored; a fresh connection says hello and resends the held answer.
-    state.serverErrors += 1;
-    setTimeout(() => socket.reconnectNow(), backoffDelay(state.serverErrors));
-  }
-  const text = ERROR_TEXT[message.code] || "The server could not use the last message.";
-  showNotice(`${text} (${message.code || "error"})`);
-}
+// ---- the socket
 
 function onMessage(message) {
   switch (message.type) {
     case "session":
-      if (message.settings) {
-        state.settings = { ...state.settings, ...message.settings };
-        state.settings.keys = { fake: "f", real: "j", ...(message.settings.keys || {}) };
-        ui.keyFake.textContent = state.settings.keys.fake.toUpperCase();
-        ui.keyReal.textContent = state.settings.keys.real.toUpperCase();
-      }
+      if (message.settings) applySettings(message.settings);
       if (!state.current) hidePanel();
       setProgress(message);
       break;
     case "trial":
-      state.serverErrors = 0;
+      errors.trialArrived();
       onTrial(message);
       break;
     case "feedback":
-      if (state.settings.feedback !== false) showFeedback(Boolean(message.correct));
+      if (currentSettings().feedback !== false) showFeedback(Boolean(message.correct));
       break;
     case "progress":
       setProgress(message);
@@ -369,7 +149,7 @@ function onMessage(message) {
       onFinished(message);
       break;
     case "error":
-      onError(message);
+      if (!state.over) errors.onError(message);
       break;
     default:
       // ack: the socket already dropped the answer it acknowledges.
@@ -381,23 +161,7 @@ function onStatus(status, detail) {
   setConnection(status);
   if (status !== "fatal") return;
   state.current?.abort.abort();
-  if (detail === "superseded") {
-    showPanel({
-      title: "The task continues in another window",
-      body: [element("p", "You opened it again elsewhere. You can carry on there, or here.")],
-      button: "Continue here",
-      onButton: () => {
-        hidePanel();
-        socket.restart();
-      },
-    });
-    return;
-  }
-  state.over = true;
-  showPanel({
-    title: "Your session was not found",
-    body: [element("p", "Please open the study link you were given again.")],
-  });
+  if (errors.onFatalClose(detail)) state.over = true;
 }
 
 async function start() {
@@ -420,6 +184,7 @@ async function start() {
     onStatus,
     storageKey: `hype:answer:${data.ws_url}`,
   });
+  errors = new ErrorPolicy({ socket, endSession: leave });
   socket.connect();
 }
 

@@ -1,14 +1,8 @@
-// The rater's websocket: JSON in and out, reconnection with backoff, and the answer kept until
-// the server acknowledges it (docs/protocol.md, "Resume").
+// One reconnecting websocket for every page that talks to the server: JSON in and out, backoff
+// with jitter after a drop, and no retry after a close code that says retrying cannot help.
 
 const FIRST_DELAY_MS = 250;
 const MAX_DELAY_MS = 8000;
-// The server closes with these when retrying cannot help: no session for this study, or the
-// session went on in another tab (reconnecting would take it back, and the tabs would fight).
-const FATAL_CLOSE_CODES = new Map([
-  [4401, "no_session"],
-  [4409, "superseded"],
-]);
 
 export function websocketUrl(path, here = window.location) {
   const scheme = here.protocol === "https:" ? "wss:" : "ws:";
@@ -22,27 +16,24 @@ export function backoffDelay(attempt, random = Math.random) {
   return delay / 2 + random() * (delay / 2);
 }
 
-export class RaterSocket {
+export class ReconnectingSocket {
   /**
-   * hello(): the hello message for a (re)connect; onMessage(message): every server message;
-   * onStatus(status, detail): "connecting" | "open" | "reconnecting" | "closed" | "fatal".
-   * storageKey: where the unacknowledged answer survives a reload of the page (sessionStorage).
+   * onOpen(): each time a connection opens, before the "open" status; onMessage(message): every
+   * frame that is a JSON object; onStatus(status, detail): "connecting" | "open" |
+   * "reconnecting" | "closed" | "fatal". fatalCloseCodes: Map of close code to the reason
+   * passed with "fatal"; after one of those the socket waits for restart().
    */
-  constructor(url, { hello, onMessage, onStatus = () => {}, storageKey = null }) {
+  constructor(url, { onOpen = () => {}, onMessage, onStatus = () => {}, fatalCloseCodes }) {
     this.url = url;
-    this.hello = hello;
+    this.onOpen = onOpen;
     this.onMessage = onMessage;
     this.onStatus = onStatus;
-    this.storageKey = storageKey;
+    this.fatalCloseCodes = fatalCloseCodes || new Map();
     this.ws = null;
     this.attempt = 0;
     this.timer = null;
     this.stopped = false;
-    this.presentedQueue = [];
-    // Every answer given on this page, by trial: a trial gets one answer, whatever happens.
-    this.answers = new Map();
-    this.pending = this.loadPending();
-    if (this.pending) this.answers.set(this.pending.trial, this.pending);
+    // A retry already waiting need not wait out its backoff once the network is back.
     this.onOnline = () => {
       if (this.timer !== null) this.reconnectNow();
     };
@@ -61,16 +52,16 @@ export class RaterSocket {
     let ws;
     try {
       ws = new WebSocket(this.url);
-    } catch (error) {
+    } catch {
       this.scheduleReconnect();
       return;
     }
     this.ws = ws;
+    // A socket that was replaced (reconnectNow) may still deliver events: only the current
+    // one speaks for the connection.
     ws.addEventListener("open", () => {
       if (this.ws !== ws) return;
-      this.sendNow({ ...this.hello(), type: "hello" });
-      for (const message of this.presentedQueue.splice(0)) this.sendNow(message);
-      if (this.pending) this.sendNow(this.pending);
+      this.onOpen();
       this.onStatus("open");
     });
     ws.addEventListener("message", (event) => {
@@ -83,24 +74,13 @@ export class RaterSocket {
         return;
       }
       if (message === null || typeof message !== "object") return;
-      // A session is the server's answer to hello: the connection works, so start the
-      // backoff from the beginning next time.
-      if (message.type === "session") this.attempt = 0;
-      if (message.type === "ack" && this.pending && this.pending.trial === message.trial) {
-        this.setPending(null);
-      }
-      // The server has moved on to another trial, so the held answer was stored (its ack was
-      // lost) or can no longer be: resending it would only draw errors.
-      if (message.type === "trial" && this.pending && this.pending.trial !== message.trial) {
-        this.setPending(null);
-      }
       this.onMessage(message);
     });
     ws.addEventListener("close", (event) => {
       if (this.ws !== ws) return;
       this.ws = null;
       if (this.stopped) return;
-      const fatal = FATAL_CLOSE_CODES.get(event.code);
+      const fatal = this.fatalCloseCodes.get(event.code);
       if (fatal) {
         this.halt();
         this.onStatus("fatal", fatal);
@@ -110,6 +90,11 @@ export class RaterSocket {
     });
     // Errors are followed by a close event, which decides what happens next.
     ws.addEventListener("error", () => {});
+  }
+
+  // The server answered: the connection works, so the next drop backs off from the start.
+  resetBackoff() {
+    this.attempt = 0;
   }
 
   scheduleReconnect() {
@@ -123,7 +108,7 @@ export class RaterSocket {
     }, delay);
   }
 
-  // After a fatal close, when the rater asks for it (a "Continue here" button).
+  // After a fatal close, when the user asks for it (a "Continue here" button).
   restart() {
     if (!this.stopped) return;
     this.stopped = false;
@@ -144,59 +129,14 @@ export class RaterSocket {
     this.connect();
   }
 
-  sendNow(message) {
+  // Returns false, and sends nothing, while the connection is down.
+  send(message) {
     if (!this.isOpen) return false;
     this.ws.send(JSON.stringify(message));
     return true;
   }
 
-  // Sent from the frame that showed the image; if the connection is down it goes out right
-  // after the next hello, before the answer that follows it.
-  presented(trial) {
-    const message = { type: "presented", trial };
-    if (!this.sendNow(message)) this.presentedQueue.push(message);
-  }
-
-  hasAnswered(trial) {
-    return this.answers.has(trial);
-  }
-
-  get pendingTrial() {
-    return this.pending ? this.pending.trial : null;
-  }
-
-  // Returns false, and sends nothing, when this trial already has an answer.
-  answer(message) {
-    if (this.answers.has(message.trial)) return false;
-    const answer = { ...message, type: "answer" };
-    this.answers.set(answer.trial, answer);
-    this.setPending(answer);
-    this.sendNow(answer);
-    return true;
-  }
-
-  setPending(answer) {
-    this.pending = answer;
-    if (!this.storageKey) return;
-    try {
-      if (answer) sessionStorage.setItem(this.storageKey, JSON.stringify(answer));
-      else sessionStorage.removeItem(this.storageKey);
-    } catch {
-      // Storage can be disabled (private modes); the answer is then kept for this page only.
-    }
-  }
-
-  loadPending() {
-    if (!this.storageKey) return null;
-    try {
-      const stored = JSON.parse(sessionStorage.getItem(this.storageKey) || "null");
-      return stored && typeof stored.trial === "string" ? stored : null;
-    } catch {
-      return null;
-    }
-  }
-
-  // For good: the session is over or cannot continue.
+  // For good: the page has nothing more to say to the server.
   stop() {
     this.halt();
     this.onStatus("closed");

@@ -217,7 +217,8 @@ function cancellable(timeline, signal) {
  */
 export async function runTrial(trial, { ui, preload, settings, refreshMs, onPresented, signal }) {
   const visibility = watchVisibility();
-  const keys = settings.keys || { fake: "f", real: "j" };
+  // The server's keys (its session message): a default here would be a second owner.
+  const { keys } = settings;
   const gate = () => {
     if (preload.error) throw preload.error;
     return preload.isReady;
