@@ -24,7 +24,7 @@ from experiments.rating.lifecycle import (
     session_outcome,
 )
 from experiments.rating.messages import ProtocolError
-from experiments.rating.sessions import ANSWER_KEYS
+from experiments.rating.sessions import ANSWER_KEYS, rater_settings
 from experiments.recruiting.arrival import arrival_identity, arrival_params
 
 
@@ -81,6 +81,7 @@ def rater_task(request: HttpRequest, study: str) -> HttpResponse:
     rater_data = {
         "ws_url": f"/ws/rate/{study_obj.public_id}/",
         "done_url": reverse("experiments:rater_done", args=[study_obj.public_id]),
+        "settings": rater_settings(study_obj),
     }
     return render(request, "rater/task.html", {"rater_data": rater_data, "keys": ANSWER_KEYS})
 

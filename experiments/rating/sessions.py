@@ -32,6 +32,17 @@ ANSWER_KEYS = {"fake": "f", "real": "j"}
 # --- Messages ---------------------------------------------------------------------------
 
 
+def rater_settings(study: Study) -> dict[str, Any]:
+    """What the rater's page needs to know of the study to run its trials: the task page
+    renders it and every session message repeats it, so the browser holds no default."""
+    return {
+        "feedback": study.feedback,
+        "countdown_ms": study.countdown_step_ms,
+        "real_fraction": study.real_fraction,
+        "keys": ANSWER_KEYS,
+    }
+
+
 def _finished_message(session: RaterSession) -> dict[str, Any]:
     outcome = session_outcome(session)
     message = {
@@ -194,12 +205,7 @@ def session_hello(
         "phase": _phase(session),
         "done": Answer.objects.filter(trial__session=session).count(),
         "total": study.trials_per_rater,
-        "settings": {
-            "feedback": study.feedback,
-            "countdown_ms": study.countdown_step_ms,
-            "real_fraction": study.real_fraction,
-            "keys": ANSWER_KEYS,
-        },
+        "settings": rater_settings(study),
     }
     return [hello, *_next_messages(session)]
 

@@ -24,7 +24,6 @@ from hype.science.comparisons import Comparison, compare_models
 from hype.science.error_rates import InfScore, inf_score_from_counts
 from hype.science.thresholds import block_threshold, rater_time_score
 
-
 # Answers fetched from the database per round trip when scores are streamed.
 DB_CHUNK_ROWS = 2_000
 

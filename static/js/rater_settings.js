@@ -1,18 +1,10 @@
-// The study's settings as the server sends them in its session message (docs/protocol.md),
-// the answer keys among them: the server owns the keys, this page only shows and uses them.
+// The study's settings as the server sends them (docs/protocol.md): rendered into the task page
+// and repeated in every session message. The server owns them, the answer keys among them; this
+// page holds no default of its own.
 
 import { ui } from "./rater_elements.js";
 
-// The session message arrives before any trial. Until then, or if it ever lacked keys, the
-// keys the page was rendered with: none are made up here.
-let settings = {
-  feedback: true,
-  countdown_ms: 500,
-  keys: {
-    fake: ui.keyFake.textContent.trim().toLowerCase(),
-    real: ui.keyReal.textContent.trim().toLowerCase(),
-  },
-};
+let settings = JSON.parse(document.getElementById("rater-data").textContent).settings;
 
 export function currentSettings() {
   return settings;
