@@ -1,73 +1,24 @@
 """A study's images, for its researchers: how often each fake fooled raters (was called
 real), with galleries of the most and least convincing fakes per model, how often real
-images were called fake, and the image files themselves behind the study's permissions."""
+images were called fake (experiments.services.image_tallies), and the image files
+themselves behind the study's permissions."""
 
 from __future__ import annotations
 
 import mimetypes
 from collections import defaultdict
-from dataclasses import dataclass
 
 from django.contrib.auth.decorators import login_required
-from django.db.models import Count, Q
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
-from experiments.models import Answer, Block, Image, RaterSession, Study
+from experiments.models import Image
 from experiments.services.access import study_for_viewer
+from experiments.services.image_tallies import ImageTally, gallery_pick, image_tallies
 
-# Answers counted: the task blocks of raters who completed the study or are in it now. The
-# qualification (fakes from every model, before a rater is assigned one) and raters who
-# abandoned or were excluded are left out.
-COUNTED_STATUSES = [RaterSession.Status.COMPLETED, RaterSession.Status.IN_TASK]
 MIN_ANSWERS = 5
 GALLERY_SIZE = 8
-
-
-@dataclass(frozen=True)
-class ImageTally:
-    image: Image
-    answered: int
-    # Fakes: times called real ("fooled"). Reals: times called fake.
-    wrong: int
-
-    @property
-    def rate(self) -> float | None:
-        return self.wrong / self.answered if self.answered else None
-
-    @property
-    def percent(self) -> str:
-        return "—" if self.rate is None else f"{100 * self.rate:.0f}%"
-
-
-def _tallies(study: Study) -> dict[int, tuple[int, int]]:
-    """image id -> (answers, wrong answers), from counted task answers, in one query."""
-    rows = (
-        Answer.objects.filter(
-            trial__session__study=study,
-            trial__session__status__in=COUNTED_STATUSES,
-            trial__block__kind=Block.Kind.TASK,
-        )
-        .values("trial__image_id")
-        .order_by()
-        .annotate(answered=Count("id"), wrong=Count("id", filter=Q(correct=False)))
-    )
-    return {r["trial__image_id"]: (r["answered"], r["wrong"]) for r in rows}
-
-
-def _gallery(tallies: list[ImageTally], *, min_answers: int, size: int):
-    """The most and least convincing of the images answered at least min_answers times;
-    ties go to the image with more answers (the better-measured rate)."""
-    ranked = [t for t in tallies if t.answered >= min_answers]
-    most = sorted(ranked, key=lambda t: (-t.rate, -t.answered, t.image.id))[:size]
-    shown = {t.image.id for t in most}
-    least = [
-        t
-        for t in sorted(ranked, key=lambda t: (t.rate, -t.answered, t.image.id))
-        if t.image.id not in shown
-    ][:size]
-    return ranked, most, least
 
 
 def _positive_int(value: str | None, default: int, *, high: int) -> int:
@@ -83,7 +34,7 @@ def _positive_int(value: str | None, default: int, *, high: int) -> int:
 def image_gallery(request: HttpRequest, study: str) -> HttpResponse:
     study_obj = study_for_viewer(request.user, study)
     min_answers = _positive_int(request.GET.get("min"), MIN_ANSWERS, high=10_000)
-    counts = _tallies(study_obj)
+    counts = image_tallies(study_obj)
     images = Image.objects.filter(study=study_obj).exclude(role=Image.Role.MASK)
     fakes_by_model: dict[int, list[ImageTally]] = defaultdict(list)
     reals: list[ImageTally] = []
@@ -98,7 +49,7 @@ def image_gallery(request: HttpRequest, study: str) -> HttpResponse:
     models = []
     for model in study_obj.models.order_by("name"):
         tallies = fakes_by_model.get(model.id, [])
-        ranked, most, least = _gallery(tallies, min_answers=min_answers, size=GALLERY_SIZE)
+        ranked, most, least = gallery_pick(tallies, min_answers=min_answers, size=GALLERY_SIZE)
         answered = sum(t.answered for t in tallies)
         fooled = sum(t.wrong for t in tallies)
         models.append(
@@ -122,7 +73,7 @@ def image_gallery(request: HttpRequest, study: str) -> HttpResponse:
         )
     real_answered = sum(t.answered for t in reals)
     real_wrong = sum(t.wrong for t in reals)
-    real_ranked, real_most, _ = _gallery(reals, min_answers=min_answers, size=GALLERY_SIZE)
+    real_ranked, real_most, _ = gallery_pick(reals, min_answers=min_answers, size=GALLERY_SIZE)
     return render(
         request,
         "researcher/images.html",
