@@ -75,7 +75,7 @@ class Study(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
-    # Images and raters (DESIGN.md section 2).
+    # Images and raters (docs/hype-method.md gives every default and why).
     real_fraction = models.FloatField(
         default=0.5,
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],

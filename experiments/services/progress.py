@@ -62,7 +62,7 @@ def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
 def study_progress(study: Study) -> dict[str, Any]:
     """Raters by status and answers stored, per model and in total, in three queries.
 
-    Raters are assigned a model only once they pass the qualification (DESIGN.md section 2),
+    Raters are assigned a model only once they pass the qualification (docs/hype-method.md),
     so those still qualifying, and their answers, are counted in `unassigned` (None when
     there are none). `answers_last_minute` is the answer rate: answers stored in the last 60
     seconds. Times are ISO 8601 strings in UTC.

@@ -1,4 +1,4 @@
-"""A new study carries the protocol's defaults from DESIGN.md section 2."""
+"""A new study carries the protocol's defaults (docs/hype-method.md)."""
 
 import pytest
 

@@ -86,7 +86,9 @@ class Command(BaseCommand):
             "--seed", type=int, metavar="N", help="Seed the random choices, to reproduce."
         )
         parser.add_argument("--no-progress", action="store_true", help="No progress bar.")
-        parameters = parser.add_argument_group("study parameters (see DESIGN.md, section 2)")
+        parameters = parser.add_argument_group(
+            "study parameters (their defaults and meaning: docs/hype-method.md)"
+        )
         for name in PROTOCOL_PARAMETERS:
             if name in _DISPLAY_FIELDS:
                 continue
