@@ -42,3 +42,57 @@ def test_the_method_page_gives_every_protocol_parameter_with_the_default_a_new_s
             assert table[name] == default, name
         else:
             assert float(table[name]) == default, name
+
+
+def _table_rows(text: str, heading: str) -> list[list[str]]:
+    section = text.split(f"## {heading}", 1)[1].split("\n## ", 1)[0]
+    rows = [line for line in section.splitlines() if line.startswith("| ")]
+    return [[cell.strip() for cell in row.strip("|").split(" | ")] for row in rows[2:]]
+
+
+def _defined(path: Path, name: str) -> bool:
+    text = path.read_text()
+    owner, _, attribute = name.rpartition(".")
+    if owner:  # Class.attribute: the class, then the attribute inside it
+        body = text.split(f"class {owner}", 1)
+        return len(body) == 2 and re.search(rf"(def |    ){attribute}\b", body[1]) is not None
+    if path.suffix == ".js":
+        return re.search(rf"(function|class) {name}\b|^  (async )?{name}\(", text, re.M) is not None
+    return re.search(rf"^(def |class |async def ){name}\b|^{name}\b.*=", text, re.M) is not None
+
+
+def test_every_file_and_function_the_architecture_page_names_is_there():
+    text = (ROOT / "docs/architecture.md").read_text()
+    for behaviour, file_cell, function_cell in _table_rows(text, "Where each behaviour lives"):
+        (first,) = re.findall(r"`([^`]+)`", file_cell)
+        current = ROOT / first
+        assert current.is_file(), (behaviour, first)
+        for token in re.findall(r"`([^`]+)`", function_cell):
+            if "/" in token or re.search(r"\.(py|js)$", token):
+                candidate = ROOT / token
+                current = candidate if candidate.is_file() else current.parent / token
+                assert current.is_file(), (behaviour, token)
+            else:
+                assert _defined(current, token), (behaviour, current.name, token)
+
+
+def test_the_architecture_page_and_the_readme_name_every_module_and_only_modules_that_exist():
+    architecture = (ROOT / "docs/architecture.md").read_text()
+    readme = (ROOT / "README.md").read_text()
+    for text in (architecture, readme.split("## Where things are", 1)[1]):
+        layout = text.split("## Layout", 1)[-1] if text is architecture else text
+        for path in re.findall(r"^\| `([^`]+)`", layout, re.M):
+            if "/" in path or "." in path:
+                assert (ROOT / path).exists(), path
+    modules = [
+        p.relative_to(ROOT)
+        for folder in ("experiments", "hype")
+        for p in (ROOT / folder).rglob("*.py")
+        if "migrations" not in p.parts and "commands" not in p.parts and p.name != "__init__.py"
+    ]
+    missing = [
+        str(m) for m in modules if f"`{m.name}`" not in architecture and str(m) not in architecture
+    ]
+    assert missing == [], "modules the architecture page does not mention"
+    scripts = sorted(p.name for p in (ROOT / "static/js").glob("*.js"))
+    assert [s for s in scripts if s not in architecture] == [], "scripts it does not mention"
