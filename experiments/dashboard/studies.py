@@ -21,7 +21,7 @@ from experiments.dashboard.formatting import (
     score_formatter,
     verdict,
 )
-from experiments.models import RaterSession, Study
+from experiments.models import Study
 from experiments.services.access import (
     studies_visible_to,
     study_can_edit,
@@ -290,9 +290,7 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
     scale = 100.0 if study_obj.method == Study.Method.INF else 1.0
     results, histories = study_report(study_obj, target_width=width / scale)
     can_edit = study_can_edit(request.user, study_obj)
-    in_progress = RaterSession.objects.filter(
-        study=study_obj, status__in=RaterSession.IN_PROGRESS
-    ).count()
+    progress = study_progress(study_obj)
     verdict_lead, verdict_pairs = verdict(results)
     return render(
         request,
@@ -303,7 +301,7 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "can_edit": can_edit,
             "is_owner": study_obj.owner_id == request.user.pk,
             "viewers": study_obj.viewers.order_by("username") if can_edit else [],
-            "in_progress": in_progress,
+            "in_progress": progress["total"]["in_progress"],
             "can_open": Study.Status.LIVE in STATUS_CHANGES[study_obj.status],
             "can_close": Study.Status.CLOSED in STATUS_CHANGES[study_obj.status],
             "rater_link": request.build_absolute_uri(
@@ -328,7 +326,7 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "verdict_pairs": verdict_pairs,
             "scores_chart": _scores_chart(results),
             "baselines": _baselines(study_obj, results),
-            "progress": study_progress(study_obj),
+            "progress": progress,
             "precision": _precision(study_obj, results, histories, width),
             "width_error": width_error,
         },
