@@ -40,20 +40,29 @@ def study_make(*, owner=None, models: tuple[str, ...] = ("model-a",), **fields) 
 
 
 def image_make(
-    study: Study, *, model: GenerativeModel | None = None, role: str = Image.Role.TASK
+    study: Study,
+    *,
+    model: GenerativeModel | None = None,
+    role: str = Image.Role.TASK,
+    data: bytes | None = None,
+    name: str = "upload.png",
+    size: tuple[int, int] = (8, 8),
+    original_name: str = "source.png",
 ) -> Image:
-    data = png_bytes()
+    """An image of the study stored as `data` (a tiny PNG of its own by default): real unless
+    a model made it, or a mask."""
+    data = png_bytes() if data is None else data
     image = Image(
         study=study,
         model=model,
         is_real=model is None and role != Image.Role.MASK,
         role=role,
         sha256=hashlib.sha256(data).hexdigest(),
-        width=8,
-        height=8,
-        original_name="source.png",
+        width=size[0],
+        height=size[1],
+        original_name=original_name,
     )
-    image.file.save("upload.png", ContentFile(data), save=False)
+    image.file.save(name, ContentFile(data), save=False)
     image.save()
     return image
 

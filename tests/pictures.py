@@ -1,7 +1,6 @@
 """Images, folders and zips for the import tests: pictures made on the spot in every format
 and mode an import meets, and small studies built from crafted files."""
 
-import hashlib
 import io
 import struct
 import zipfile
@@ -10,13 +9,12 @@ from pathlib import Path
 
 import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image as PILImage
 from PIL import ImageCms, PngImagePlugin
 
-from experiments.models import Image, Study
-from tests.factories import study_make
+from experiments.models import Study
+from tests.factories import image_make, study_make
 
 # Small protocol numbers, so that a handful of pictures is enough for one rater: the
 # qualification shows 1 real + 1 fake, the task 2 reals + 2 fakes (per block for HYPE_time).
@@ -160,18 +158,10 @@ def noisy(seed: int, size=(32, 32)) -> PILImage.Image:
 
 
 def stored(study: Study, data: bytes, *, model=None, name: str = "upload.png", role="task"):
-    image = Image(
-        study=study,
-        model=model,
-        is_real=model is None and role != Image.Role.MASK,
-        role=role,
-        sha256=hashlib.sha256(data).hexdigest(),
-        width=32,
-        height=32,
+    """`data` stored as it is, as a 32x32 image of the study."""
+    return image_make(
+        study, model=model, role=role, data=data, name=name, size=(32, 32), original_name=""
     )
-    image.file.save(name, ContentFile(data), save=False)
-    image.save()
-    return image
 
 
 def crafted(*, real, fake, method="inf", real_name="upload.png", fake_name="upload.png"):

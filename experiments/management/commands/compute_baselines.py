@@ -2,13 +2,11 @@
 against its real images (and optionally a reference `.npz`), with a progress bar. Features are
 computed once per image and cached, so a second run is fast."""
 
-import sys
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
-from tqdm import tqdm
 
-from experiments.management.studies import study_argument_add, study_from_argument
+from experiments.management.studies import ProgressBar, study_argument_add, study_from_argument
 from experiments.services.baselines import (
     KID_SUBSET_SIZE,
     KID_SUBSETS,
@@ -47,20 +45,7 @@ class Command(BaseCommand):
         except FeaturesUnavailable as error:
             raise CommandError(str(error)) from None
         self.stdout.write(f"Network: Inception-v3 pool3, {network.weights.describe()}")
-        bar = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(
-                    total=total,
-                    initial=done,
-                    unit="image",
-                    desc="Features",
-                    file=sys.stderr,
-                    disable=options["no_progress"],
-                )
-            bar.update(done - bar.n)
+        progress = ProgressBar("Features", disable=options["no_progress"])
 
         try:
             baselines = baselines_compute(
@@ -74,8 +59,7 @@ class Command(BaseCommand):
         except BaselinesFailed as error:
             raise CommandError(f"No baselines computed: {error}") from None
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         self.stdout.write(
             f"{'model':<24} {'reference':<28} {'FID':>9} {'KID x1e3':>14} "
             f"{'precision':>9} {'recall':>7} {'n real':>6} {'n fake':>6}"

@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import argparse
 import re
-import sys
 from pathlib import Path
 
 import numpy as np
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.db import models
-from tqdm import tqdm
 
+from experiments.management.studies import ProgressBar
 from experiments.models import PROTOCOL_PARAMETERS, Study
 from experiments.services.imports.audit import study_audit
 from experiments.services.imports.parameters import IMPORT_STATUSES
@@ -124,19 +123,7 @@ class Command(BaseCommand):
             for name in PROTOCOL_PARAMETERS
             if name not in _DISPLAY_FIELDS and options.get(f"param_{name}") is not None
         }
-        bar = None
-
-        def progress(done: int, total: int) -> None:
-            nonlocal bar
-            if bar is None:
-                bar = tqdm(
-                    total=total,
-                    unit="image",
-                    desc="Importing",
-                    file=sys.stderr,
-                    disable=options["no_progress"],
-                )
-            bar.update(done - bar.n)
+        progress = ProgressBar("Importing", disable=options["no_progress"])
 
         seed = options["seed"]
         try:
@@ -160,8 +147,7 @@ class Command(BaseCommand):
                 + "\n".join(f"  - {problem}" for problem in failure.problems)
             ) from None
         finally:
-            if bar is not None:
-                bar.close()
+            progress.close()
         self.stdout.write(report.summary())
         audit = study_audit(study=report.study)
         self.stdout.write(

@@ -12,88 +12,64 @@ from experiments.services.exports.cells import csv_chunks, untrusted_text
 from experiments.services.raters import qualification_state, sessions_counted
 from experiments.services.scores import RaterScore, rater_scores
 
-# A session row is larger than an answer row: fewer at a time.
+# A session row is larger than an answer row: fewer at a time, read and written.
 SESSION_CHUNK_ROWS = 100
 
-RATER_COLUMNS = (
-    "study",
-    "rater",
-    "model",
-    "source",
-    "status",
-    "in_score",
-    "time_score_ms",
-    "inf_error",
-    "inf_fake_error",
-    "inf_real_error",
-    "qualification_correct",
-    "qualification_total",
-    "qualification_passed",
-    "answers",
-    "task_answers",
-    "flagged",
-    "user_agent",
-    "screen_width",
-    "screen_height",
-    "device_pixel_ratio",
-    "refresh_ms",
-    "started_at",
-    "finished_at",
+# Each column, and the session field it is read from; None: made from the rater's score or
+# qualification (_derived below).
+_COLUMNS = (
+    ("study", None),
+    ("rater", "public_id"),
+    ("model", "model__name"),
+    ("source", "source"),
+    ("status", "status"),
+    ("in_score", None),
+    ("time_score_ms", None),
+    ("inf_error", None),
+    ("inf_fake_error", None),
+    ("inf_real_error", None),
+    ("qualification_correct", "qualification_correct"),
+    ("qualification_total", "qualification_total"),
+    ("qualification_passed", None),
+    ("answers", "answers"),
+    ("task_answers", "task_answers"),
+    ("flagged", "flagged"),
+    ("user_agent", "user_agent"),
+    ("screen_width", "screen_width"),
+    ("screen_height", "screen_height"),
+    ("device_pixel_ratio", "device_pixel_ratio"),
+    ("refresh_ms", "refresh_ms"),
+    ("started_at", "started_at"),
+    ("finished_at", "finished_at"),
 )
-
-_SESSION_FIELDS = (
-    "id",
-    "public_id",
-    "model__name",
-    "source",
-    "status",
-    "qualification_correct",
-    "qualification_total",
-    "answers",
-    "task_answers",
-    "flagged",
-    "user_agent",
-    "screen_width",
-    "screen_height",
-    "device_pixel_ratio",
-    "refresh_ms",
-    "started_at",
-    "finished_at",
-)
+RATER_COLUMNS = tuple(name for name, _ in _COLUMNS)
+_SESSION_FIELDS = ("id", *(source for _, source in _COLUMNS if source is not None))
 
 
-def _rater_row(study: Study, session: dict[str, Any], score: RaterScore | None) -> dict[str, Any]:
+def _derived(study: Study, session: dict[str, Any], score: RaterScore | None) -> dict[str, Any]:
+    """The columns that are not a session field: the study, the score, the qualification."""
     timed = study.method == Study.Method.TIME
     in_score = score is not None and score.score is not None
+    inf = score.inf if in_score and not timed else None
     state = qualification_state(
         study=study, status=session["status"], total=session["qualification_total"]
     )
-    inf = score.inf if in_score and not timed else None
     return {
         "study": study.public_id,
-        "rater": session["public_id"],
-        "model": session["model__name"],
-        "source": session["source"],
-        "status": session["status"],
         "in_score": in_score,
         "time_score_ms": score.score if in_score and timed else None,
         "inf_error": score.score if in_score and not timed else None,
         "inf_fake_error": inf.fake_error if inf else None,
         "inf_real_error": inf.real_error if inf else None,
-        "qualification_correct": session["qualification_correct"],
-        "qualification_total": session["qualification_total"],
         "qualification_passed": {"passed": True, "failed": False}.get(state),
-        "answers": session["answers"],
-        "task_answers": session["task_answers"],
-        "flagged": session["flagged"],
-        "user_agent": untrusted_text(session["user_agent"]),
-        "screen_width": session["screen_width"],
-        "screen_height": session["screen_height"],
-        "device_pixel_ratio": session["device_pixel_ratio"],
-        "refresh_ms": session["refresh_ms"],
-        "started_at": session["started_at"],
-        "finished_at": session["finished_at"],
     }
+
+
+def _rater_row(study: Study, session: dict[str, Any], score: RaterScore | None) -> tuple:
+    derived = _derived(study, session, score)
+    # Raters choose their browser's user agent: it must not run as a spreadsheet formula.
+    session = {**session, "user_agent": untrusted_text(session["user_agent"])}
+    return tuple(derived[name] if source is None else session[source] for name, source in _COLUMNS)
 
 
 def rater_rows(study: Study) -> Iterator[tuple[Any, ...]]:
@@ -111,9 +87,8 @@ def rater_rows(study: Study) -> Iterator[tuple[Any, ...]]:
         score = None
         if pending is not None and pending.session_id == session["id"]:
             score, pending = pending, next(scores, None)
-        row = _rater_row(study, session, score)
-        yield tuple(row[column] for column in RATER_COLUMNS)
+        yield _rater_row(study, session, score)
 
 
 def raters_csv(study: Study) -> Iterator[str]:
-    return csv_chunks(RATER_COLUMNS, rater_rows(study))
+    return csv_chunks(RATER_COLUMNS, rater_rows(study), chunk_rows=SESSION_CHUNK_ROWS)

@@ -12,9 +12,9 @@ from experiments.models import Answer, Block, RaterSession, Study, Trial
 from experiments.services.scores import study_results
 from experiments.simulation.client import task_stream
 from experiments.simulation.plan import observer_make
+from experiments.simulation.server import listening_socket
 from hype.science.staircase import staircase_replay, staircase_start, staircase_step
 from hype.science.thresholds import rater_time_score
-from tests.conftest import free_socket
 from tests.raters import live_study_make
 
 # Simulations are deterministic for a seed: each model's k-th rater answers from that
@@ -226,7 +226,7 @@ def test_it_refuses_a_study_that_is_not_live():
 @pytest.mark.django_db
 def test_it_says_so_when_no_server_answers_at_the_url():
     study = live_study_make(real=2, fakes_per_model=2, masks=0)
-    sock = free_socket()
+    sock = listening_socket()
     port = sock.getsockname()[1]
     sock.close()  # nothing listens there now
     with pytest.raises(CommandError, match="no HYPE server answers"):
