@@ -1,1 +1,2 @@
-"""The experiments app: studies, raters, trials and everything researchers see."""
+"""The experiments app: a package per side of the product (rating, recruiting, dashboard, api)
+over the services they share, the data model, and simulated raters; docs/architecture.md."""
