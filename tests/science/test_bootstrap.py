@@ -2,6 +2,8 @@
 reproducibility and input checks.
 """
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -156,34 +158,49 @@ def test_models_with_the_same_data_do_not_share_their_resamples():
 
 
 @pytest.mark.parametrize(
-    "kwargs",
+    ("kwargs", "message"),
     [
-        {"resamples": 0},
-        {"resamples": 2.5},
-        {"confidence": 0.0},
-        {"confidence": 1.0},
-        {"confidence": 95},
-        {"seed": -1},
+        ({"resamples": 0}, "resamples must be a positive integer, got 0"),
+        ({"resamples": 2.5}, "resamples must be a positive integer, got 2.5"),
+        ({"confidence": 0.0}, "confidence must be strictly between 0 and 1, got 0.0"),
+        ({"confidence": 1.0}, "confidence must be strictly between 0 and 1, got 1.0"),
+        ({"confidence": 95}, "confidence must be strictly between 0 and 1, got 95"),
+        ({"seed": -1}, "seed must be a non-negative integer, got -1"),
     ],
 )
-def test_it_refuses_bad_bootstrap_settings(kwargs):
-    with pytest.raises(ValueError):
+def test_it_refuses_bad_bootstrap_settings(kwargs, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_mean([1.0, 2.0], **kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_pooled_rate([1.0], [2.0], **kwargs)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_many({"a": [1.0, 2.0]}, **kwargs)
 
 
-@pytest.mark.parametrize("values", [[], [[1.0, 2.0]], [1.0, float("nan")]])
-def test_it_refuses_scores_it_cannot_resample(values):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ([], "need at least one value in rater scores"),
+        ([[1.0, 2.0]], "must be one-dimensional, got shape (1, 2)"),
+        ([1.0, float("nan")], "must be finite numbers"),
+    ],
+)
+def test_it_refuses_scores_it_cannot_resample(values, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_mean(values)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_many({"a": values})
 
 
-@pytest.mark.parametrize(("num", "den"), [([], []), ([1, 2], [3]), ([1], [0]), ([-1], [5])])
-def test_it_refuses_rates_it_cannot_pool(num, den):
-    with pytest.raises(ValueError):
+@pytest.mark.parametrize(
+    ("num", "den", "message"),
+    [
+        ([], [], "need at least one value in numerators"),
+        ([1, 2], [3], "need one numerator per denominator, got 2 and 1"),
+        ([1], [0], "denominators must be positive and numerators non-negative"),
+        ([-1], [5], "denominators must be positive and numerators non-negative"),
+    ],
+)
+def test_it_refuses_rates_it_cannot_pool(num, den, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         bootstrap_pooled_rate(num, den)

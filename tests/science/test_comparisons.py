@@ -1,5 +1,7 @@
 """Model comparisons: closed forms and agreement with scipy.stats."""
 
+import re
+
 import numpy as np
 import pytest
 from scipy import stats
@@ -84,11 +86,19 @@ def test_a_clearly_worse_model_separates_and_a_twin_does_not():
 
 
 @pytest.mark.parametrize(
-    "groups",
-    [{}, {"a": [1.0, 2.0]}, {"a": [1.0, 2.0], "b": [3.0]}, {"a": [1, 2], "b": [3, 4], "c": [5]}],
+    ("groups", "message"),
+    [
+        ({}, "need at least two models to compare, got 0"),
+        ({"a": [1.0, 2.0]}, "need at least two models to compare, got 1"),
+        ({"a": [1.0, 2.0], "b": [3.0]}, "model 'b' needs at least two rater scores, has 1"),
+        (
+            {"a": [1, 2], "b": [3, 4], "c": [5]},
+            "model 'c' needs at least two rater scores, has 1",
+        ),
+    ],
 )
-def test_it_refuses_a_comparison_it_cannot_make(groups):
-    with pytest.raises(ValueError):
+def test_it_refuses_a_comparison_it_cannot_make(groups, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         compare_models(groups)
 
 
@@ -102,7 +112,15 @@ def test_spearman_agrees_with_scipy_and_ranks_a_monotone_metric_perfectly():
     assert spearman(x, y) == pytest.approx((expected.statistic, expected.pvalue))
 
 
-@pytest.mark.parametrize(("x", "y"), [([1.0], [2.0]), ([1.0, 2.0], [1.0, 2.0, 3.0]), ([], [])])
-def test_spearman_refuses_too_few_or_unmatched_points(x, y):
-    with pytest.raises(ValueError):
+# scipy refuses unmatched lengths itself: the message shows the refusal is hype's own.
+@pytest.mark.parametrize(
+    ("x", "y", "message"),
+    [
+        ([1.0], [2.0], "a rank correlation needs at least two points"),
+        ([1.0, 2.0], [1.0, 2.0, 3.0], "x and y must be the same length, got 2 and 3"),
+        ([], [], "need at least one value in x"),
+    ],
+)
+def test_spearman_refuses_too_few_or_unmatched_points(x, y, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         spearman(x, y)

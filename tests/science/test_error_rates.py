@@ -1,6 +1,7 @@
 """HYPE_inf scores on hand-worked data: the pooled error and the fake and real errors."""
 
 import math
+import re
 
 import numpy as np
 import pytest
@@ -39,8 +40,13 @@ def test_without_fakes_the_fake_error_is_undefined_not_zero():
 
 
 @pytest.mark.parametrize(
-    ("is_real", "correct"), [([], []), ([True], [True, False]), ([[True]], [[True]])]
+    ("is_real", "correct", "message"),
+    [
+        ([], [], "HYPE_inf needs at least one answered trial"),
+        ([True], [True, False], "must be 1-D and the same length, got shapes (1,) and (2,)"),
+        ([[True]], [[True]], "must be 1-D and the same length, got shapes (1, 1) and (1, 1)"),
+    ],
 )
-def test_it_refuses_inf_answers_it_cannot_score(is_real, correct):
-    with pytest.raises(ValueError):
+def test_it_refuses_inf_answers_it_cannot_score(is_real, correct, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         inf_score(is_real=is_real, correct=correct)

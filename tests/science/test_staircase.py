@@ -2,6 +2,7 @@
 
 import json
 import math
+import re
 
 import numpy as np
 import pytest
@@ -46,19 +47,27 @@ def test_a_rule_aiming_exactly_at_chance_is_flagged():
 
 
 @pytest.mark.parametrize(
-    "fields",
+    ("fields", "message"),
     [
-        {"floor_ms": 600},
-        {"ceiling_ms": 400},
-        {"step_down_ms": 0},
-        {"step_up_ms": -10},
-        {"run_length": 0},
-        {"run_length": 2.5},
-        {"start_ms": True},
+        (
+            {"floor_ms": 600},
+            "the staircase must start inside its bounds: need floor_ms <= start_ms <= "
+            "ceiling_ms, got 600 <= 500 <= 1000",
+        ),
+        (
+            {"ceiling_ms": 400},
+            "the staircase must start inside its bounds: need floor_ms <= start_ms <= "
+            "ceiling_ms, got 100 <= 500 <= 400",
+        ),
+        ({"step_down_ms": 0}, "step_down_ms must be positive, got 0"),
+        ({"step_up_ms": -10}, "step_up_ms must be positive, got -10"),
+        ({"run_length": 0}, "run_length must be positive, got 0"),
+        ({"run_length": 2.5}, "run_length must be an integer, got 2.5"),
+        ({"start_ms": True}, "start_ms must be an integer, got True"),
     ],
 )
-def test_it_rejects_an_invalid_rule_with_a_clear_error(fields):
-    with pytest.raises(ValueError, match="start_ms|step|run_length|must"):
+def test_it_rejects_an_invalid_rule_with_a_clear_error(fields, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         StaircaseRule(**fields)
 
 
@@ -142,18 +151,21 @@ def test_a_state_survives_a_round_trip_through_json():
     assert StaircaseState.from_dict(json.loads(json.dumps(state.to_dict()))) == state
 
 
+KEYS = "a staircase state needs exactly the keys ['exposure_ms', 'run'], got "
+
+
 @pytest.mark.parametrize(
-    "stored",
+    ("stored", "message"),
     [
-        {"exposure_ms": 430},
-        {"exposure_ms": 430, "run": 1, "extra": 0},
-        {"exposure_ms": "430", "run": 1},
-        {"exposure_ms": 430, "run": -1},
-        [430, 1],
+        ({"exposure_ms": 430}, KEYS + "['exposure_ms']"),
+        ({"exposure_ms": 430, "run": 1, "extra": 0}, KEYS + "['exposure_ms', 'extra', 'run']"),
+        ({"exposure_ms": "430", "run": 1}, "exposure_ms must be an integer, got '430'"),
+        ({"exposure_ms": 430, "run": -1}, "run must be a non-negative integer, got -1"),
+        ([430, 1], KEYS + "list"),
     ],
 )
-def test_it_refuses_a_malformed_stored_state(stored):
-    with pytest.raises(ValueError):
+def test_it_refuses_a_malformed_stored_state(stored, message):
+    with pytest.raises(ValueError, match=re.escape(message)):
         StaircaseState.from_dict(stored)
 
 

@@ -49,7 +49,7 @@ def test_a_raters_score_is_the_mean_of_their_block_thresholds():
 
 def test_a_models_score_is_the_mean_of_its_rater_scores():
     assert model_time_score([363.0, 240.0, 300.0]) == pytest.approx(301.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="need at least one value in rater scores"):
         model_time_score([])
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="a rater needs at least one block"):
         rater_time_score([])

@@ -23,7 +23,7 @@ from experiments.models import Baseline, Image, RaterSession, Study
 from experiments.services.exports.downloads import EXPORT_KINDS, EXPORT_MEDIA_TYPES
 from experiments.services.scores import study_results
 from tests.factories import answered_session_make as rater
-from tests.factories import session_make, study_make, user_make
+from tests.factories import image_make, session_make, study_make, user_make
 from tests.pictures import SMALL, pictures, stored_files, zipped
 
 pytestmark = pytest.mark.django_db
@@ -291,12 +291,26 @@ def test_a_study_shows_its_parameters_status_models_and_rater_link(people, study
     assert "pk" not in data and str(study.pk) not in data["url"].split("/")
 
 
+def models_given_fakes(study: Study) -> None:
+    """Fakes the fixture lacks (its raters saw only real images): A gets 3 task and 2
+    qualification fakes, B 1 task fake, and the study a mask, which belongs to no model."""
+    a, b = study.models.get(name="A"), study.models.get(name="B")
+    for model, role, count in (
+        (a, Image.Role.TASK, 3),
+        (a, Image.Role.QUALIFICATION, 2),
+        (b, Image.Role.TASK, 1),
+    ):
+        for _ in range(count):
+            image_make(study, model=model, role=role)
+    image_make(study, role=Image.Role.MASK)
+
+
 def test_the_models_endpoint_counts_each_models_images(people, study):
+    models_given_fakes(study)
     models = client_for(people["colleague"]).get(f"/api/studies/{study.public_id}/models/").json()
-    # The fixture's raters saw only real images: the models have no fakes of their own.
     assert models == [
-        {"name": "A", "description": "", "images": {"task": 0, "qualification": 0}},
-        {"name": "B", "description": "", "images": {"task": 0, "qualification": 0}},
+        {"name": "A", "description": "", "images": {"task": 3, "qualification": 2}},
+        {"name": "B", "description": "", "images": {"task": 1, "qualification": 0}},
     ]
 
 
@@ -426,15 +440,30 @@ def test_a_study_without_raters_has_no_scores_yet(people):
 # --- Exports -----------------------------------------------------------------------------
 
 
+def body_of(response) -> bytes:
+    return b"".join(response.streaming_content) if response.streaming else response.content
+
+
 @pytest.mark.parametrize("kind", EXPORT_KINDS)
 def test_a_colleague_downloads_every_export_as_the_study_page_serves_it(kind, people, study):
-    client = client_for(people["colleague"])
-    response = client.get(f"/api/studies/{study.public_id}/exports/{kind}")
-    assert response.status_code == 200
+    response = client_for(people["colleague"]).get(f"/api/studies/{study.public_id}/exports/{kind}")
+    page = APIClient()
+    page.force_login(people["colleague"])
+    served = page.get(f"/studies/{study.public_id}/export/{kind}")
+    assert (response.status_code, served.status_code) == (200, 200)
     assert response["Content-Type"].split(";")[0] in EXPORT_MEDIA_TYPES
+    assert response["Content-Type"] == served["Content-Type"]
     assert "attachment" in response["Content-Disposition"]
-    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert response["Content-Disposition"] == served["Content-Disposition"]
+    body, served_body = body_of(response), body_of(served)
     assert body
+    if kind == "bundle.json":
+        # Each download says when it was made; everything else is the same.
+        bundle, served_bundle = json.loads(body), json.loads(served_body)
+        del bundle["exported_at"], served_bundle["exported_at"]
+        assert bundle == served_bundle
+    else:
+        assert body == served_body
 
 
 def test_an_export_is_sent_whatever_the_accept_header_says(people, study):

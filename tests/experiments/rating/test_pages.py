@@ -18,7 +18,9 @@ def study():
 def test_the_study_link_explains_the_task_without_naming_the_study_or_models(client, study):
     page = client.get(f"/s/{study.public_id}/").content.decode()
     assert "Half of the images are real" in page
-    assert "F" in page and "J" in page and "practice round" in page
+    assert '<kbd class="key">F</kbd><span>fake</span>' in page
+    assert '<kbd class="key">J</kbd><span>real</span>' in page
+    assert "practice round" in page
     assert study.name not in page and "model-a" not in page and "model-b" not in page
 
 

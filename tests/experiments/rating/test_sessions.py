@@ -1,6 +1,8 @@
 """Whole rater sessions over the websocket, played by simulated observers, checked against
 the stored data: balance, no repeats, the staircase, the qualification, and resuming."""
 
+from collections import Counter
+
 import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
@@ -64,13 +66,18 @@ async def test_a_whole_hype_time_session_follows_the_protocol():
     assert [e["block"].kind for e in data["blocks"]] == ["qualification", "task", "task", "task"]
     await sync_to_async(check_balanced_and_unrepeated)(data, study)
 
+    qualification_block = data["blocks"][0]["block"]
     qualification = data["blocks"][0]["trials"]
-    assert all(
-        t.requested_ms is None and t.image.model_id != session.model_id or True
-        for t in qualification
-    )
-    fake_models = {t.image.model_id for t in qualification if not t.is_real}
-    assert len(fake_models) == 2, "qualification fakes come from every model"
+    assert qualification_block.timed is False
+    assert len(qualification) == study.qualification_trials
+    assert all(t.requested_ms is None and t.frames is None for t in qualification)
+    # The fakes are split over the study's models before the rater is given one, so the
+    # rater's own model is among them.
+    study_models = await sync_to_async(lambda: set(study.models.values_list("id", flat=True)))()
+    fakes_per_model = Counter(t.image.model_id for t in qualification if not t.is_real)
+    assert set(fakes_per_model) == study_models, "qualification fakes come from every model"
+    assert session.model_id in fakes_per_model
+    assert max(fakes_per_model.values()) - min(fakes_per_model.values()) <= 1
     rule = study.staircase_rule()
     for entry in data["blocks"][1:]:
         trials = entry["trials"]
@@ -103,8 +110,10 @@ async def test_a_whole_hype_inf_session_is_untimed_and_scored():
     task = data["blocks"][1]["trials"]
     assert len(task) == 100
     assert all(t.requested_ms is None and t.frames is None for t in task)
-    error = sum(not t.answer.correct for t in task) / len(task)
-    assert 0.02 < error < 0.25  # the observer is right 90% of the time untimed
+    errors = sum(not t.answer.correct for t in task)
+    # The observer is right 90% of the time untimed: 100 answers make between 3 and 21
+    # mistakes with probability 99.8% (binomial, n=100, p=0.1).
+    assert 3 <= errors <= 21
 
 
 async def test_new_raters_go_to_the_model_with_the_fewest_raters():

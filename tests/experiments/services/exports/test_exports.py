@@ -13,7 +13,7 @@ import pytest
 from asgiref.sync import async_to_sync
 
 import hype
-from experiments.models import PROTOCOL_PARAMETERS, Answer, Block, RaterSession, Study
+from experiments.models import PROTOCOL_PARAMETERS, Answer, Block, Image, RaterSession, Study
 from experiments.services.exports import cells
 from experiments.services.exports.cells import iso_utc
 from experiments.services.exports.downloads import EXPORT_KINDS, export_filename, export_response
@@ -394,6 +394,16 @@ def test_the_bundle_carries_study_results_at_full_precision(time_study, inf_stud
 
 
 def test_the_bundle_counts_images_and_raters_per_model(time_study):
+    # The hand-worked raters saw real images only: the models' fakes are added here.
+    model_a, model_b = time_study.models.get(name="A"), time_study.models.get(name="B")
+    for model, role, count in (
+        (model_a, Image.Role.TASK, 3),
+        (model_a, Image.Role.QUALIFICATION, 2),
+        (model_b, Image.Role.TASK, 1),
+    ):
+        for _ in range(count):
+            image_make(time_study, model=model, role=role)
+    image_make(time_study, role=Image.Role.MASK)
     bundle = json.loads(export_text(time_study, "bundle.json"))
     a, b = bundle["models"]
     assert (a["name"], a["raters"], b["raters"]) == (
@@ -403,7 +413,9 @@ def test_the_bundle_counts_images_and_raters_per_model(time_study):
     )
     assert bundle["unassigned_raters"] == {"failed_qualification": 1}
     assert bundle["real_images"] == {"task": 4 * 8 + 2 + 1 + 1}
-    assert a["images"] == b["images"] == {}  # the hand-worked raters saw real images only
+    assert a["images"] == {"task": 3, "qualification": 2}
+    assert b["images"] == {"task": 1}
+    assert bundle["mask_images"] == 1
 
 
 def test_the_bundle_names_the_software_that_computed_it(time_study):

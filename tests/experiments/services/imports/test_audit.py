@@ -123,8 +123,13 @@ def test_file_sizes_drawn_alike_give_nothing_away():
         fake=[encoded(noisy(100 + i)) for i in range(12)],
     )
     audit = study_audit(study=study)
-    assert verdicts(audit)["file sizes"] == "pass"
-    assert abs(audit.size_auc - 0.5) < 0.1 or "may be chance" in audit.checks[5].message
+    # The check passes whatever the sizes say (raters are served padded files), so only its
+    # message and the statistics tell alike from telling.
+    (check,) = [c for c in audit.checks if c.name == "file sizes"]
+    assert check.message.startswith("File sizes give nothing away")
+    assert "would let someone guess" not in check.message
+    assert abs(audit.size_auc - 0.5) < 0.1
+    assert audit.size_accuracy < 0.75
 
 
 def test_a_file_named_after_the_researchers_file_fails_on_file_names():

@@ -322,7 +322,7 @@ def test_progress_is_reported_up_to_the_total(tmp_path):
 
 
 def test_the_same_seed_reserves_the_same_qualification_reals(tmp_path):
-    def reserved(run: int) -> set[str]:
+    def reserved(run: int, seed: int = 7) -> set[str]:
         qualification = tmp_path / f"q{run}"
         fake_folder(qualification, "m", count=1, seed=500)
         report = study_create(
@@ -333,7 +333,7 @@ def test_the_same_seed_reserves_the_same_qualification_reals(tmp_path):
             model_dirs={"m": fake_folder(tmp_path / f"f{run}", "m")},
             qualification_fakes_dir=qualification,
             params=SMALL,
-            rng=np.random.default_rng(7),
+            rng=np.random.default_rng(seed),
         )
         return set(
             Image.objects.filter(
@@ -341,4 +341,9 @@ def test_the_same_seed_reserves_the_same_qualification_reals(tmp_path):
             ).values_list("original_name", flat=True)
         )
 
-    assert reserved(1) == reserved(2)
+    # A qualification of 2 shows one real image: one of the 8 is kept out of the task.
+    first = reserved(1)
+    assert len(first) == 1
+    assert reserved(2) == first
+    # The seed, not the folder, decides which one.
+    assert len(set().union(*(reserved(3 + seed, seed=seed) for seed in range(4)))) > 1
