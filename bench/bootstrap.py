@@ -1,34 +1,20 @@
-"""Times hype.science.scores.bootstrap_many against scipy.stats.bootstrap on a study of
+"""Times hype.science.bootstrap.bootstrap_many against scipy.stats.bootstrap on a study of
 10 models x 30 raters x 10,000 resamples, and checks that the intervals agree.
 
 Run from the repository root: .venv/bin/python bench/bootstrap.py
 """
 
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 from scipy import stats
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hype.science.bootstrap import bootstrap_many  # noqa: E402
+from common import best_of
+from hype.science.bootstrap import bootstrap_many
 
 MODELS = 10
 RATERS = 30
 RESAMPLES = 10_000
 CONFIDENCE = 0.95
 REPEATS = 9
-
-
-def best_of(function, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -70,9 +56,9 @@ def main() -> None:
         )
 
     ours(), scipy_per_model(), scipy_batched()  # warm up imports and caches
-    t_ours, results = best_of(ours)
-    t_loop, per_model = best_of(scipy_per_model)
-    t_batch, _ = best_of(scipy_batched)
+    t_ours, results = best_of(ours, REPEATS)
+    t_loop, per_model = best_of(scipy_per_model, REPEATS)
+    t_batch, _ = best_of(scipy_batched, REPEATS)
 
     # Interval ends differ only by Monte Carlo error: SE of a bootstrap q-quantile is
     # sqrt(q(1-q)/B) / density at the quantile, read off scipy's bootstrap distribution.

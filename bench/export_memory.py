@@ -7,21 +7,10 @@ It makes a throwaway test database (SQLite in the temp folder by default, or a t
 database next to DATABASE_URL's) and deletes it at the end; nothing else is touched.
 """
 
-import os
-import sys
 import time
 import tracemalloc
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hype.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from common import on_a_test_database
 
 SIZES = (("small", 5), ("large", 50))  # raters per model; x 10 models x 200 trials
 MODELS = 10
@@ -100,10 +89,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    setup_test_environment(debug=False)
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        main()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    on_a_test_database(main)

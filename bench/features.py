@@ -7,15 +7,12 @@ Run from the repository root (needs the baselines extra, `make baselines-install
 """
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hype.features import InceptionFeatures, weights_locate  # noqa: E402
+import common  # noqa: F401 (puts the repository on the import path)
+from hype.features import InceptionFeatures, weights_locate
 
 
 def main() -> None:

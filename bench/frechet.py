@@ -5,16 +5,11 @@ Target: at least 5x faster at equal accuracy.
 Run from the repository root: .venv/bin/python bench/frechet.py
 """
 
-import sys
-import time
-from pathlib import Path
-
 import numpy as np
 from scipy import linalg
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-from hype.science.metrics import frechet_distance, statistics_from_features  # noqa: E402
+from common import best_of
+from hype.science.metrics import frechet_distance, statistics_from_features
 
 D = 2048
 N = 4000
@@ -34,21 +29,12 @@ def scipy_sqrtm(a, b):
     return float(diff @ diff + np.trace(a.sigma) + np.trace(b.sigma) - 2 * np.trace(root).real)
 
 
-def best_of(function, repeats=REPEATS):
-    times, result = [], None
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
-
-
 def main() -> None:
     rng = np.random.default_rng(0)
     a = statistics_from_features(features(rng, 0.2))
     b = statistics_from_features(features(rng, 0.25))
-    t_ours, ours = best_of(lambda: frechet_distance(a, b))
-    t_scipy, theirs = best_of(lambda: scipy_sqrtm(a, b))
+    t_ours, ours = best_of(lambda: frechet_distance(a, b), REPEATS)
+    t_scipy, theirs = best_of(lambda: scipy_sqrtm(a, b), REPEATS)
     print(
         f"Frechet distance of two {D}-d Gaussians (statistics of {N} vectors each), "
         f"best of {REPEATS}"

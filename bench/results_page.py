@@ -8,34 +8,14 @@ It makes a throwaway test database (SQLite in the temp folder by default, or a t
 database next to DATABASE_URL's) and deletes it at the end; nothing else is touched.
 """
 
-import os
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "hype.settings")
-
-import django  # noqa: E402
-
-django.setup()
-
-from django.db import connection  # noqa: E402
-from django.test.utils import setup_test_environment  # noqa: E402
+from common import best_of, on_a_test_database
 
 MODELS = 10
 RATERS = 30
 TRIALS = 450  # 3 blocks of 150
 REPEATS = 3
-
-
-def best_of(function, repeats=REPEATS):
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        result = function()
-        times.append(time.perf_counter() - start)
-    return min(times), result
 
 
 def main() -> None:
@@ -69,11 +49,11 @@ def main() -> None:
         return lambda: sum(len(part) for part in export_response(study, kind))
 
     read_answers(), study_results(study), page()  # warm up caches and imports
-    t_read, answers = best_of(read_answers)
-    t_results, results = best_of(lambda: study_results(study))
-    t_page, _ = best_of(page)
-    t_scores, _ = best_of(export("scores.csv"))
-    t_trials, size = best_of(export("trials.csv"))
+    t_read, answers = best_of(read_answers, REPEATS)
+    t_results, results = best_of(lambda: study_results(study), REPEATS)
+    t_page, _ = best_of(page, REPEATS)
+    t_scores, _ = best_of(export("scores.csv"), REPEATS)
+    t_trials, size = best_of(export("trials.csv"), REPEATS)
 
     print(
         f"HYPE_time study: {MODELS} models x {RATERS} raters x {TRIALS} trials = "
@@ -92,10 +72,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    setup_test_environment(debug=False)
-    old_name = connection.settings_dict["NAME"]
-    connection.creation.create_test_db(verbosity=0, autoclobber=True, serialize=False)
-    try:
-        main()
-    finally:
-        connection.creation.destroy_test_db(old_name, verbosity=0)
+    on_a_test_database(main)
