@@ -44,7 +44,8 @@ def main() -> None:
         return sum(len(part) for part in export_response(study, "trials.csv"))
 
     def asgi(study):
-        # How Django's ASGI handler sends it: async iteration (see experiments.services.exports.downloads).
+        # How Django's ASGI handler sends it: async iteration
+        # (see experiments.services.exports.downloads).
         async def send():
             return sum([len(part) async for part in export_response(study, "trials.csv")])
 
