@@ -148,6 +148,56 @@ class Study(models.Model):
     )
     bootstrap_seed = models.PositiveIntegerField(default=0)
 
+    # What raters are told and paid (the rater pages show these; docs/recruiting.md).
+    instructions = models.TextField(
+        blank=True, help_text="Shown on the landing page, before consent; empty: none."
+    )
+    consent_text = models.TextField(
+        blank=True,
+        help_text="What a rater agrees to; empty: the default, which states what is stored.",
+    )
+    estimated_minutes = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How long the study takes; empty: estimated from it."
+    )
+    contact = models.CharField(
+        max_length=300, blank=True, help_text="Who raters may write to about the study."
+    )
+    currency = models.CharField(
+        max_length=3, default="USD", help_text="ISO 4217 code of the pay below, e.g. USD, GBP."
+    )
+    pay_base_cents = models.PositiveIntegerField(
+        default=0, help_text="Pay for taking part, in cents (hundredths of the currency)."
+    )
+    pay_per_correct_cents = models.PositiveIntegerField(
+        default=0, help_text="Bonus per correct task answer, in cents (the paper: 2)."
+    )
+
+    # One completion code per outcome, as Prolific expects; editable to match the platform.
+    code_completed = models.CharField(max_length=32, default=completion_code)
+    code_screened_out = models.CharField(
+        max_length=32,
+        default=completion_code,
+        help_text="For raters who failed the qualification (or were screened out otherwise).",
+    )
+    code_no_consent = models.CharField(max_length=32, default=completion_code)
+    code_full = models.CharField(
+        max_length=32,
+        default=completion_code,
+        help_text="For raters who arrive when the study is full or closed.",
+    )
+
+    # The study on the crowd platforms, once published there.
+    prolific_study_id = models.CharField(max_length=64, blank=True)
+    mturk_hit_id = models.CharField(max_length=64, blank=True)
+    mturk_qualification_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The qualification every worker who starts is given, so nobody takes part twice.",
+    )
+    mturk_sandbox = models.BooleanField(
+        default=False, help_text="The HIT is on MTurk's sandbox, not its marketplace."
+    )
+
     class Meta:
         verbose_name_plural = "studies"
         ordering = ["-created_at"]
@@ -205,8 +255,27 @@ class Study(models.Model):
         )
 
 
+# What a study tells and pays raters, and where it is published: recruiting, not protocol.
+RECRUITING_FIELDS = (
+    "instructions",
+    "consent_text",
+    "estimated_minutes",
+    "contact",
+    "currency",
+    "pay_base_cents",
+    "pay_per_correct_cents",
+    "code_completed",
+    "code_screened_out",
+    "code_no_consent",
+    "code_full",
+    "prolific_study_id",
+    "mturk_hit_id",
+    "mturk_qualification_id",
+    "mturk_sandbox",
+)
 # Study fields that are not protocol parameters: who and what the study is (its method is
-# chosen apart from its parameters), and what the database and the server record about it.
+# chosen apart from its parameters), what the database and the server record about it, and
+# its recruiting.
 NOT_PARAMETERS = frozenset(
     {
         "id",
@@ -218,6 +287,7 @@ NOT_PARAMETERS = frozenset(
         "created_at",
         "updated_at",
         "served_image_bytes",
+        *RECRUITING_FIELDS,
     }
 )
 # Every protocol parameter of a study, in field order: what an import takes, the API shows
@@ -356,6 +426,20 @@ class RaterSession(models.Model):
     qualification_correct = models.PositiveIntegerField(null=True, blank=True)
     qualification_total = models.PositiveIntegerField(null=True, blank=True)
     completion_code = models.CharField(max_length=16, default=completion_code, editable=False)
+    platform_study_id = models.CharField(
+        max_length=200, blank=True, help_text="Prolific's STUDY_ID, or MTurk's hitId."
+    )
+    platform_session_id = models.CharField(
+        max_length=200, blank=True, help_text="Prolific's SESSION_ID, or MTurk's assignmentId."
+    )
+    submit_to = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="MTurk's turkSubmitTo: the worker site the finished assignment is posted to.",
+    )
+    approved_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the crowd platform approved the submission."
+    )
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
@@ -537,3 +621,103 @@ class Baseline(models.Model):
 
     def __str__(self) -> str:
         return f"{self.model.name} vs {self.reference}: FID {self.fid:.2f}"
+
+
+class Payment(models.Model):
+    """Money for one rater through their crowd platform: the base pay (approving the
+    submission) or the bonus. One per rater and kind, so nothing is ever paid twice: a payment
+    is recorded before the platform is asked, and the platform's answer moves it on."""
+
+    class Kind(models.TextChoices):
+        BASE = "base", "Base pay (approval)"
+        BONUS = "bonus", "Bonus"
+
+    class Status(models.TextChoices):
+        PREPARED = "prepared", "Prepared, not sent"
+        SENT = "sent", "Sent; the platform's answer is not known"
+        PAID = "paid", "Paid"
+
+    session = models.ForeignKey(RaterSession, on_delete=models.PROTECT, related_name="payments")
+    kind = models.CharField(max_length=8, choices=Kind.choices)
+    amount_cents = models.PositiveIntegerField()
+    currency = models.CharField(max_length=3)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PREPARED)
+    request_token = models.CharField(
+        max_length=64,
+        unique=True,
+        help_text="Names this payment to the platform (MTurk's UniqueRequestToken), so that a "
+        "resent request pays nothing twice.",
+    )
+    platform_batch_id = models.CharField(
+        max_length=64, blank=True, help_text="Prolific's bulk bonus payment that holds it."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+    paid_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["session", "kind"]
+        constraints = [
+            models.UniqueConstraint(fields=["session", "kind"], name="one_payment_per_kind"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.session.public_id} {self.kind} {self.amount_cents} {self.currency}"
+
+
+class PlatformToken(models.Model):
+    """A researcher's API token for a crowd platform (Prolific). Secret: never exported, never
+    shown back in full (the admin and the pages show its last four characters)."""
+
+    class Platform(models.TextChoices):
+        PROLIFIC = "prolific", "Prolific"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="platform_tokens"
+    )
+    platform = models.CharField(max_length=16, choices=Platform.choices)
+    token = models.CharField(max_length=500)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "platform"], name="one_token_per_platform"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_platform_display()} token …{self.token[-4:]} of {self.owner}"
+
+
+class StudyImport(models.Model):
+    """A study being imported from uploaded zips in the background, so the researcher's page
+    can show its progress; it keeps what the import reported."""
+
+    class Status(models.TextChoices):
+        RUNNING = "running", "Running"
+        DONE = "done", "Done"
+        FAILED = "failed", "Failed"
+
+    public_id = models.CharField(max_length=32, unique=True, default=public_token, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_imports"
+    )
+    name = models.CharField(max_length=200)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.RUNNING)
+    done = models.PositiveIntegerField(default=0)
+    total = models.PositiveIntegerField(default=0)
+    study = models.ForeignKey(
+        Study, on_delete=models.SET_NULL, null=True, blank=True, related_name="imports"
+    )
+    summary = models.TextField(blank=True)
+    problems = models.JSONField(default=list, blank=True)
+    skipped = models.JSONField(
+        default=list, blank=True, help_text="[file, reason] of every file the import refused."
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"import of {self.name} ({self.status})"

@@ -154,6 +154,34 @@ HYPE_RATER_FLOOD_LIMIT = (
 HYPE_INCEPTION_WEIGHTS = os.environ.get("HYPE_INCEPTION_WEIGHTS") or None
 HYPE_CACHE_DIR = Path(os.environ.get("HYPE_CACHE_DIR", BASE_DIR / "var" / "cache"))
 
+
+# Crowd platforms (docs/recruiting.md). Their addresses are settings, so that a test (or a
+# proxy) can point them at a stand-in.
+def env_list(name: str, default: str) -> list[str]:
+    return [item.strip() for item in os.environ.get(name, default).split(",") if item.strip()]
+
+
+# Where raters reach this server (https://hype.example.org): the study links the commands give
+# Prolific and MTurk are made from it.
+HYPE_PUBLIC_URL = os.environ.get("HYPE_PUBLIC_URL", "").rstrip("/")
+HYPE_PROLIFIC_API_URL = os.environ.get("HYPE_PROLIFIC_API_URL", "https://api.prolific.com")
+# A Prolific API token for every researcher; one stored per researcher (PlatformToken) wins.
+HYPE_PROLIFIC_TOKEN = os.environ.get("HYPE_PROLIFIC_TOKEN", "")
+HYPE_PROLIFIC_COMPLETE_URL = os.environ.get(
+    "HYPE_PROLIFIC_COMPLETE_URL", "https://app.prolific.com/submissions/complete"
+)
+HYPE_MTURK_ENDPOINT = os.environ.get(
+    "HYPE_MTURK_ENDPOINT", "https://mturk-requester.us-east-1.amazonaws.com"
+)
+HYPE_MTURK_SANDBOX_ENDPOINT = os.environ.get(
+    "HYPE_MTURK_SANDBOX_ENDPOINT", "https://mturk-requester-sandbox.us-east-1.amazonaws.com"
+)
+# MTurk's worker sites: the only origins that may frame the rater pages, and the only places a
+# finished assignment is posted to (turkSubmitTo).
+HYPE_MTURK_WORKER_SITES = env_list(
+    "HYPE_MTURK_WORKER_SITES", "https://www.mturk.com,https://workersandbox.mturk.com"
+)
+
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.SessionAuthentication",

@@ -1,5 +1,6 @@
 """Django admin for every model of a study, read-mostly where the data are answers."""
 
+from django import forms
 from django.contrib import admin
 
 from experiments.admin.study_import import study_import_urls
@@ -10,8 +11,11 @@ from experiments.models import (
     GenerativeModel,
     Image,
     ImageFeatures,
+    Payment,
+    PlatformToken,
     RaterSession,
     Study,
+    StudyImport,
     Trial,
 )
 
@@ -159,6 +163,61 @@ class BaselineAdmin(admin.ModelAdmin):
     list_display = ["model", "study", "reference", "fid", "kid_mean", "precision", "recall"]
     list_filter = ["study"]
     readonly_fields = [f.name for f in Baseline._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+
+@admin.register(Payment)
+class PaymentAdmin(admin.ModelAdmin):
+    """What was paid to whom: recorded by the payment commands, never edited by hand."""
+
+    list_display = ["session", "kind", "amount_cents", "currency", "status", "paid_at"]
+    list_filter = ["kind", "status"]
+    readonly_fields = [f.name for f in Payment._meta.fields]
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class PlatformTokenForm(forms.ModelForm):
+    """The token is written, never shown back: the field starts empty, and an empty field
+    keeps the stored token."""
+
+    token = forms.CharField(
+        required=False,
+        widget=forms.PasswordInput(render_value=False),
+        help_text="Paste a new token to replace the stored one; leave empty to keep it.",
+    )
+
+    class Meta:
+        model = PlatformToken
+        fields = ["owner", "platform", "token"]
+
+    def clean_token(self):
+        token = self.cleaned_data["token"].strip()
+        if not token and not self.instance.pk:
+            raise forms.ValidationError("Paste the platform's API token.")
+        return token or self.instance.token
+
+
+@admin.register(PlatformToken)
+class PlatformTokenAdmin(admin.ModelAdmin):
+    form = PlatformTokenForm
+    list_display = ["owner", "platform", "token_end", "created_at"]
+
+    @admin.display(description="token")
+    def token_end(self, obj: PlatformToken) -> str:
+        return f"…{obj.token[-4:]}"
+
+
+@admin.register(StudyImport)
+class StudyImportAdmin(admin.ModelAdmin):
+    list_display = ["name", "owner", "status", "done", "total", "created_at"]
+    readonly_fields = [f.name for f in StudyImport._meta.fields]
 
     def has_add_permission(self, request):
         return False

@@ -16,8 +16,9 @@ Status = RaterSession.Status
 
 
 def sessions_counted(study: Study, *, order: tuple[str, ...] = ("id",)) -> QuerySet[RaterSession]:
-    """The study's sessions, each annotated with `answers`, `task_answers`, `flagged` (answers
-    with a quality flag) and `hidden` (answers given after the page lost visibility)."""
+    """The study's sessions, each annotated with `answers`, `task_answers`, `task_correct`,
+    `flagged` (answers with a quality flag) and `hidden` (answers given after the page lost
+    visibility)."""
     answered = Q(trials__answer__isnull=False)
     return (
         RaterSession.objects.filter(study=study)
@@ -25,6 +26,10 @@ def sessions_counted(study: Study, *, order: tuple[str, ...] = ("id",)) -> Query
             answers=Count("trials__answer"),
             task_answers=Count(
                 "trials__answer", filter=answered & Q(trials__block__kind=Block.Kind.TASK)
+            ),
+            task_correct=Count(
+                "trials__answer",
+                filter=Q(trials__answer__correct=True, trials__block__kind=Block.Kind.TASK),
             ),
             flagged=Count("trials__answer", filter=answered & ~Q(trials__answer__flags=[])),
             hidden=Count("trials__answer", filter=Q(trials__answer__page_hidden=True)),

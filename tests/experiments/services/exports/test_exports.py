@@ -13,7 +13,15 @@ import pytest
 from asgiref.sync import async_to_sync
 
 import hype
-from experiments.models import PROTOCOL_PARAMETERS, Answer, Block, Image, RaterSession, Study
+from experiments.models import (
+    PROTOCOL_PARAMETERS,
+    RECRUITING_FIELDS,
+    Answer,
+    Block,
+    Image,
+    RaterSession,
+    Study,
+)
 from experiments.services.exports import cells
 from experiments.services.exports.cells import iso_utc
 from experiments.services.exports.downloads import EXPORT_KINDS, export_filename, export_response
@@ -361,7 +369,7 @@ def test_the_bundle_parameters_are_the_method_and_every_protocol_field(time_stud
     # Who and what the study is, and what the server records (the served image length), are
     # not parameters: the same set the importer leaves out, so no export invents one.
     not_parameters = {"id", "owner", "name", "status", "public_id", "created_at", "updated_at"}
-    not_parameters |= {"served_image_bytes"}
+    not_parameters |= {"served_image_bytes", *RECRUITING_FIELDS}
     protocol = {f.name for f in Study._meta.concrete_fields} - not_parameters
     assert set(parameters) == protocol
     assert set(parameters) - {"method"} == set(PROTOCOL_PARAMETERS)
