@@ -37,6 +37,15 @@ def images_add(study: Study, *, real: int, fakes_per_model: int, masks: int = 8)
     add(masks, is_real=False, role=Image.Role.MASK)
 
 
+# What MTurk adds to the study link of a worker who accepted the HIT.
+MTURK_WORKER = {
+    "workerId": "A1WORKER",
+    "assignmentId": "3ASSIGNMENT",
+    "hitId": "3HIT",
+    "turkSubmitTo": "https://workersandbox.mturk.com",
+}
+
+
 def live_study_make(*, real=280, fakes_per_model=260, masks=8, **fields) -> Study:
     fields.setdefault("models", ("stylegan-trunc", "progan"))
     study = study_make(status=Study.Status.LIVE, **fields)

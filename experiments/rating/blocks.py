@@ -105,3 +105,13 @@ def model_assign(session: RaterSession) -> GenerativeModel:
     if model is None:
         raise ProtocolError("not_ready", "The study has no generative model yet.")
     return model
+
+
+def study_full(study: Study) -> bool:
+    """Every model of the study has its target of raters in task or completed: a new rater
+    could only go beyond a target."""
+    models = GenerativeModel.objects.filter(study=study).annotate(
+        raters=Count("rater_sessions", filter=Q(rater_sessions__status__in=COUNTED))
+    )
+    counts = [model.raters for model in models]
+    return bool(counts) and all(count >= study.raters_per_model for count in counts)

@@ -12,6 +12,7 @@ unknown ancillary chunks, so the picture is unchanged.
 from __future__ import annotations
 
 import mimetypes
+import secrets
 import struct
 import zlib
 from collections.abc import Mapping
@@ -143,3 +144,14 @@ def mask_image_serve(*, mask_public_id: str, browser_session: Mapping[str, Any])
     if image is None or browser_session.get(rater_session_key(image.study.public_id)) is None:
         raise ImageRefused()
     return _served(image)
+
+
+def example_image_serve(*, study: Study) -> ServedImage:
+    """One of the study's task images, for MTurk's preview, each equally likely: shown
+    unlabelled, it says nothing about which images are real, and however often it is asked
+    for, no image comes up more often than another."""
+    images = Image.objects.select_related("study").filter(study=study, role=Image.Role.TASK)
+    count = images.count()
+    if not count:
+        raise ImageRefused()
+    return _served(images.order_by("id")[secrets.randbelow(count)])

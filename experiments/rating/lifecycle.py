@@ -12,8 +12,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from experiments.models import Answer, Block, RaterSession, Study
-from experiments.rating.blocks import block_create, model_assign
+from experiments.rating.blocks import block_create, model_assign, study_full
 from experiments.rating.messages import ProtocolError
+from experiments.recruiting.arrival import Arrival
 from experiments.services.progress import progress_announce
 
 # What a finished (or stopped) rater is told, by the status their session ended in.
@@ -46,22 +47,45 @@ def session_outcome(session: RaterSession) -> str:
     return "in_progress" if session.study.status == Study.Status.LIVE else "closed"
 
 
+def arrival_session(
+    *, study: Study, browser_session: Mapping[str, Any], arrival: Arrival
+) -> RaterSession | None:
+    """The session an arriving rater already has in this study: the one this browser holds,
+    or the one of the platform id the link names."""
+    held = session_held(study=study, browser_session=browser_session)
+    if held is not None and not arrival.external_id:
+        return held
+    if arrival.external_id:
+        return RaterSession.objects.filter(study=study, external_id=arrival.external_id).first()
+    return held
+
+
+def study_takes_new_raters(study: Study) -> bool:
+    """Whether a new rater may start: the study is live and not full."""
+    return study.status == Study.Status.LIVE and not study_full(study)
+
+
 def rater_arrive(
     *,
     study: Study,
     held: RaterSession | None,
-    external_id: str,
-    source: str,
+    arrival: Arrival,
     user_agent: str,
 ) -> RaterSession:
     """A rater who consented on the landing page: the session this browser holds when the link
     names no rater, otherwise the named rater's session (resumed or new). The researcher's
     live progress counts raters from their consent on, so it is told."""
-    if held is not None and not external_id:
+    if held is not None and not arrival.external_id:
         session = held
     else:
         session = session_start(
-            study=study, external_id=external_id, source=source, user_agent=user_agent
+            study=study,
+            external_id=arrival.external_id,
+            source=arrival.source,
+            user_agent=user_agent,
+            platform_study_id=arrival.platform_study_id,
+            platform_session_id=arrival.platform_session_id,
+            submit_to=arrival.submit_to,
         )
     progress_announce(study)
     return session
@@ -73,9 +97,14 @@ def session_start(
     external_id: str = "",
     source: str = RaterSession.Source.LINK,
     user_agent: str = "",
+    platform_study_id: str = "",
+    platform_session_id: str = "",
+    submit_to: str = "",
 ) -> RaterSession:
     """The rater's session in this study: the existing one for a returning external id,
-    otherwise a new one. A plain link rater without an id gets a random one."""
+    otherwise a new one, if the study is live and not full. A plain link rater without an id
+    gets a random one. The platform's ids are stored with it; a returning worker whose session
+    is still under way keeps the latest (MTurk gives a new assignment for a new accept)."""
     if study.status != Study.Status.LIVE:
         raise ProtocolError("study_closed", "This study is not open at the moment.")
     external_id = external_id.strip()[:200]
@@ -83,17 +112,44 @@ def session_start(
         raise ProtocolError("bad_message", f"Unknown rater source {source!r}.")
     if not external_id:
         external_id = f"link-{secrets.token_hex(8)}"
+    platform = {
+        "platform_study_id": platform_study_id[:200],
+        "platform_session_id": platform_session_id[:200],
+        "submit_to": submit_to[:200],
+    }
     existing = RaterSession.objects.filter(study=study, external_id=external_id).first()
     if existing:
-        return existing
+        return _platform_ids_update(existing, platform)
+    if study_full(study):
+        raise ProtocolError(
+            "study_full", "This study has all the raters it needs; thank you for your interest."
+        )
     try:
         with transaction.atomic():
             return RaterSession.objects.create(
-                study=study, external_id=external_id, source=source, user_agent=user_agent[:500]
+                study=study,
+                external_id=external_id,
+                source=source,
+                user_agent=user_agent[:500],
+                **platform,
             )
     except IntegrityError:
         # Two requests for one worker at once: the other one created the session.
         return RaterSession.objects.get(study=study, external_id=external_id)
+
+
+def _platform_ids_update(session: RaterSession, platform: dict[str, str]) -> RaterSession:
+    # An ended session keeps the ids it ended with: its code and submission are settled.
+    if session.status in RaterSession.ENDED:
+        return session
+    changed = [
+        name for name, value in platform.items() if value and getattr(session, name) != value
+    ]
+    for name in changed:
+        setattr(session, name, platform[name])
+    if changed:
+        session.save(update_fields=changed)
+    return session
 
 
 def task_begin(session: RaterSession) -> None:

@@ -6,6 +6,7 @@ from django.test import Client
 from experiments.models import RaterSession, Study
 from experiments.rating.lifecycle import rater_session_key
 from tests.factories import session_make, study_make
+from tests.raters import MTURK_WORKER
 
 pytestmark = pytest.mark.django_db
 
@@ -52,7 +53,7 @@ def test_a_prolific_link_carries_the_worker_id_into_the_session(client, study):
 
 def test_a_returning_worker_resumes_their_session_instead_of_starting_a_second(study):
     for _ in range(2):
-        Client().post(f"/s/{study.public_id}/start", {"consent": "on", "workerId": "A1"})
+        Client().post(f"/s/{study.public_id}/start", {"consent": "on", **MTURK_WORKER})
     session = RaterSession.objects.get()
     assert session.source == RaterSession.Source.MTURK
 

@@ -10,7 +10,7 @@ from asgiref.sync import sync_to_async
 from experiments.models import Answer, Block, RaterSession, Study, Trial
 from hype.science.observers import SimulatedObserver
 from hype.science.staircase import staircase_replay
-from tests.raters import RaterSocket, answer_for, join, live_study_make, play
+from tests.raters import MTURK_WORKER, RaterSocket, answer_for, join, live_study_make, play
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -96,7 +96,7 @@ async def test_a_whole_hype_time_session_follows_the_protocol():
 
 async def test_a_whole_hype_inf_session_is_untimed_and_scored():
     study = await sync_to_async(live_study_make)(method=Study.Method.INF)
-    _, socket = await start(study, workerId="mturk-7")
+    _, socket = await start(study, **{**MTURK_WORKER, "workerId": "mturk-7"})
     hello = await socket.hello()
     assert hello["total"] == 200
     first = await socket.until("trial")
