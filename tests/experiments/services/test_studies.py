@@ -15,6 +15,7 @@ from experiments.services.studies import (
     study_update,
 )
 from tests.factories import session_make, study_make
+from tests.pictures import SMALL, pictures, zipped
 
 pytestmark = pytest.mark.django_db
 
@@ -203,3 +204,22 @@ def test_two_zips_for_one_model_are_refused():
         zip_create(owner, model_zips=twins)
     assert refused.value.problems == ["model_zips: Two zips name the same model: stylegan."]
     assert Study.objects.count() == 1
+
+
+def test_every_skipped_file_and_its_reason_name_the_zip_not_a_temporary_folder():
+    owner = study_make().owner
+    real = pictures(4, seed=0)
+    real["copy.png"] = real["img000.png"]  # a duplicate: its reason names the first file
+    created = zip_create(
+        owner,
+        real_zip=zipped(real, "real.zip"),
+        model_zips=[zipped(pictures(4, seed=100), "stylegan.zip")],
+        params=SMALL,
+    )
+    assert created.skipped == [
+        (
+            "real.zip/img000.png",
+            "duplicate of real.zip/copy.png (the same pixels once normalised); kept once",
+        )
+    ]
+    assert "hype-import-" not in created.summary
