@@ -51,3 +51,20 @@ def study_for_editor(user, public_id: str) -> Study:
     if not study_can_edit(user, study):
         raise PermissionDenied("This study is shared with you read-only.")
     return study
+
+
+def study_owner_or_staff(user, study: Study) -> bool:
+    """The study's owner, or staff: who may see what the study pays whom (its raters' worker
+    ids are personal data, kept from colleagues with read access)."""
+    if not getattr(user, "is_authenticated", False):
+        return False
+    return user.is_staff or study.owner_id == user.pk
+
+
+def study_for_owner(user, public_id: str) -> Study:
+    """The study if the user owns it or is staff. A colleague with read access gets
+    PermissionDenied (403); an outsider gets Http404."""
+    study = study_for_viewer(user, public_id)
+    if not study_owner_or_staff(user, study):
+        raise PermissionDenied("Only the study's owner sees its payments.")
+    return study

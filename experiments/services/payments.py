@@ -85,3 +85,125 @@ def rater_pay_list(study: Study) -> list[RaterPay]:
 def cents_as_amount(cents: int) -> str:
     """Whole cents as the decimal amount the platforms take: 150 -> "1.50"."""
     return str((Decimal(cents) / 100).quantize(Decimal("0.01")))
+
+
+# --- What has been recorded, and the study's cost ------------------------------------------
+
+
+@dataclass(frozen=True)
+class RecordedPayment:
+    """A Payment as the payment commands recorded it: what was (or is being) paid."""
+
+    status: str
+    amount_cents: int
+    currency: str
+
+
+def payments_recorded(*, study: Study) -> dict[tuple[int, str], RecordedPayment]:
+    """Every Payment of the study by (session id, kind)."""
+    return {
+        (session_id, kind): RecordedPayment(status, amount_cents, currency)
+        for session_id, kind, status, amount_cents, currency in Payment.objects.filter(
+            session__study=study
+        ).values_list("session_id", "kind", "status", "amount_cents", "currency")
+    }
+
+
+def payment_differs(pay: RaterPay, *, kind: str, recorded: RecordedPayment) -> bool:
+    """The recorded payment is not the amount (or not the currency) the rater is due now: the
+    study's pay changed after it was recorded, or it was recorded by hand."""
+    due = pay.base_cents if kind == Payment.Kind.BASE else pay.bonus_cents
+    return recorded.amount_cents != due or recorded.currency != pay.currency
+
+
+@dataclass(frozen=True)
+class StudyCost:
+    """What the study costs in raters' pay (platform fees not included): so far, and at its
+    target of models x raters_per_model completed raters."""
+
+    currency: str
+    completed: int
+    base_cents: int  # due to the completed raters so far
+    bonus_cents: int
+    paid_cents: int  # recorded as paid, in the study's currency
+    unpaid_cents: int  # due and not recorded as paid
+    differing: int  # recorded payments that are not what is due (payment_differs)
+    models: int
+    target_raters: int  # models x raters_per_model
+    projected_base_cents: int
+    # target_raters x the completed raters' mean bonus, to the nearest cent; None before any
+    # rater has completed (there is no bonus to project from) unless the study pays none.
+    projected_bonus_cents: int | None
+
+    @property
+    def due_cents(self) -> int:
+        return self.base_cents + self.bonus_cents
+
+    @property
+    def projected_cents(self) -> int | None:
+        if self.projected_bonus_cents is None:
+            return None
+        return self.projected_base_cents + self.projected_bonus_cents
+
+    # The amounts as the pages write them (cents_as_amount), for the templates.
+    @property
+    def amounts(self) -> dict[str, str | None]:
+        cents = {
+            "base": self.base_cents,
+            "bonus": self.bonus_cents,
+            "due": self.due_cents,
+            "paid": self.paid_cents,
+            "unpaid": self.unpaid_cents,
+            "projected_base": self.projected_base_cents,
+            "projected_bonus": self.projected_bonus_cents,
+            "projected": self.projected_cents,
+        }
+        return {name: None if c is None else cents_as_amount(c) for name, c in cents.items()}
+
+
+def study_cost(
+    *,
+    study: Study,
+    pays: list[RaterPay] | None = None,
+    recorded: dict[tuple[int, str], RecordedPayment] | None = None,
+) -> StudyCost:
+    """The study's cost so far and projected. pays and recorded: rater_pay_list(study) and
+    payments_recorded(study=study), when the caller has read them already (the payments page,
+    so that its rows and its totals come from the same reading)."""
+    pays = rater_pay_list(study) if pays is None else pays
+    recorded = payments_recorded(study=study) if recorded is None else recorded
+    completed = [p for p in pays if p.status == RaterSession.Status.COMPLETED]
+    unpaid = paid = differing = 0
+    for pay in pays:
+        for kind, due in (
+            (Payment.Kind.BASE, pay.base_cents),
+            (Payment.Kind.BONUS, pay.bonus_cents),
+        ):
+            payment = recorded.get((pay.session_id, kind))
+            if payment is not None and payment.status == Payment.Status.PAID:
+                if payment.currency == study.currency:
+                    paid += payment.amount_cents
+            else:
+                unpaid += due
+            if payment is not None and payment_differs(pay, kind=kind, recorded=payment):
+                differing += 1
+    bonus_total = sum(p.bonus_cents for p in completed)
+    models = study.models.count()
+    target = models * study.raters_per_model
+    projected_bonus = None if study.pay_per_correct_cents else 0
+    if completed:
+        # target x (bonus_total / completed), rounded half up in whole integers: exact.
+        projected_bonus = (2 * target * bonus_total + len(completed)) // (2 * len(completed))
+    return StudyCost(
+        currency=study.currency,
+        completed=len(completed),
+        base_cents=sum(p.base_cents for p in completed),
+        bonus_cents=bonus_total,
+        paid_cents=paid,
+        unpaid_cents=unpaid,
+        differing=differing,
+        models=models,
+        target_raters=target,
+        projected_base_cents=target * study.pay_base_cents,
+        projected_bonus_cents=projected_bonus,
+    )
