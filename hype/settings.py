@@ -131,6 +131,10 @@ STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 
+# The New study page takes a study's images as files too, not only as zips: one submission may
+# carry this many (Django's default is 100).
+DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("DATA_UPLOAD_MAX_NUMBER_FILES", "5000"))
+
 # Study images. Stored under random names; see experiments.models.Image.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
@@ -204,6 +208,11 @@ SPECTACULAR_SETTINGS = {
 if not DEBUG:
     SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", True)
     CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", True)
+    # The rater pages open inside MTurk's frame, on another site: a browser sends the session
+    # and CSRF cookies to a framed page only when they are SameSite=None, which it accepts only
+    # with Secure (HTTPS). Over plain http (DEBUG) they stay Lax.
+    SESSION_COOKIE_SAMESITE = os.environ.get("SESSION_COOKIE_SAMESITE", "None")
+    CSRF_COOKIE_SAMESITE = os.environ.get("CSRF_COOKIE_SAMESITE", "None")
 
 LOGGING = {
     "version": 1,

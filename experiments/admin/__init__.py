@@ -30,7 +30,17 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ["name", "method", "status", "owner", "raters_per_model", "created_at"]
     list_filter = ["method", "status"]
     search_fields = ["name", "public_id"]
-    readonly_fields = ["public_id", "created_at", "updated_at"]
+    # The platforms' ids are set by the publishing commands: changing one by hand would point
+    # HYPE at another study or HIT, and its payments with it.
+    readonly_fields = [
+        "public_id",
+        "created_at",
+        "updated_at",
+        "prolific_study_id",
+        "mturk_hit_id",
+        "mturk_qualification_id",
+        "mturk_sandbox",
+    ]
     inlines = [GenerativeModelInline]
     fieldsets = [
         (None, {"fields": ["owner", "name", "method", "status", "public_id"]}),
@@ -70,6 +80,35 @@ class StudyAdmin(admin.ModelAdmin):
         ),
         ("HYPE_inf", {"fields": ["inf_trials"]}),
         ("Statistics", {"fields": ["bootstrap_resamples", "confidence", "bootstrap_seed"]}),
+        (
+            "What raters are told and paid",
+            {
+                "fields": [
+                    "instructions",
+                    "consent_text",
+                    "estimated_minutes",
+                    "contact",
+                    "currency",
+                    "pay_base_cents",
+                    "pay_per_correct_cents",
+                    "code_completed",
+                    "code_screened_out",
+                    "code_no_consent",
+                    "code_full",
+                ]
+            },
+        ),
+        (
+            "Crowd platforms",
+            {
+                "fields": [
+                    "prolific_study_id",
+                    "mturk_hit_id",
+                    "mturk_qualification_id",
+                    "mturk_sandbox",
+                ]
+            },
+        ),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
@@ -106,7 +145,16 @@ class RaterSessionAdmin(admin.ModelAdmin):
     list_display = ["public_id", "study", "model", "source", "status", "started_at", "finished_at"]
     list_filter = ["study", "status", "source", "model"]
     search_fields = ["public_id", "external_id"]
-    readonly_fields = ["public_id", "resume_token", "completion_code", "started_at"]
+    readonly_fields = [
+        "public_id",
+        "resume_token",
+        "completion_code",
+        "platform_study_id",
+        "platform_session_id",
+        "submit_to",
+        "approved_at",
+        "started_at",
+    ]
     inlines = [BlockInline]
 
 

@@ -22,14 +22,17 @@ from experiments.dashboard.formatting import (
     verdict,
 )
 from experiments.models import Study
+from experiments.recruiting.links import prolific_study_url
 from experiments.services.access import (
     studies_visible_to,
     study_can_edit,
     study_for_editor,
     study_for_viewer,
+    study_owner_or_staff,
 )
 from experiments.services.baselines import MIN_MODELS_FOR_RHO, baselines_summary
 from experiments.services.exports.downloads import EXPORTS
+from experiments.services.payments import study_cost
 from experiments.services.problems import InputProblems
 from experiments.services.progress import study_progress
 from experiments.services.scores import (
@@ -307,6 +310,9 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "rater_link": request.build_absolute_uri(
                 reverse("experiments:rater_landing", args=[study_obj.public_id])
             ),
+            "prolific_url": prolific_study_url(
+                study=study_obj, base_url=request.build_absolute_uri("/")
+            ),
             "exports": [
                 (
                     kind.label,
@@ -329,6 +335,10 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "progress": progress,
             "precision": _precision(study_obj, results, histories, width),
             "width_error": width_error,
+            # What the raters' pay comes to: for the owner and staff only, as the payments page.
+            "cost": study_cost(study=study_obj)
+            if study_owner_or_staff(request.user, study_obj)
+            else None,
         },
     )
 

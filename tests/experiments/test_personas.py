@@ -1,14 +1,15 @@
 """Every researcher URL of a study, found by walking the URL map (so a new page cannot skip the
 check), for the three personas: the owner sees it, a colleague with read access sees it but
-cannot change anything, an outsider gets 404 everywhere, and an anonymous visitor is sent to
-log in. (The API has its own schema-driven table in test_api.py; the progress websocket is in
-test_progress.py.)"""
+cannot change anything (and does not see the owner-only pages with the workers' ids), an
+outsider gets 404 everywhere, and an anonymous visitor is sent to log in. (The API has its own
+schema-driven table in test_api.py; the progress websocket is in test_progress.py.)"""
 
 import pytest
 from django.urls import NoReverseMatch, URLPattern, URLResolver, get_resolver, reverse
 
 from experiments.models import Image, Study
 from experiments.services.exports.downloads import EXPORT_KINDS
+from experiments.services.exports.payments import PAYMENT_DOWNLOAD_KINDS
 from tests.factories import answered_session_make, study_make, user_make
 
 pytestmark = pytest.mark.django_db
@@ -18,6 +19,24 @@ CHANGES = {
     "experiments:study_status": {"action": "close"},
     "experiments:study_sharing": {"action": "add", "username": "someone-else"},
 }
+# Pages that show a form on GET and change the study on POST.
+FORMS = {
+    "experiments:study_texts": {
+        "instructions": "Changed by someone who may not.",
+        "consent_text": "",
+        "estimated_minutes": "",
+        "contact": "",
+        "currency": "USD",
+        "pay_base": "0",
+        "pay_per_correct": "0",
+        "code_completed": "AAA1",
+        "code_screened_out": "BBB2",
+        "code_no_consent": "CCC3",
+        "code_full": "DDD4",
+    }
+}
+# Pages for the owner (and staff) only: they show the workers' platform ids.
+OWNER_ONLY = {"experiments:study_payments", "experiments:study_payments_download"}
 
 
 def study_routes() -> list[str]:
@@ -60,11 +79,13 @@ def urls_of(world) -> list[tuple[str, str]]:
     study, rater, image = (world["args"][k] for k in ("study", "rater", "image"))
     candidates = [{"study": study}, {"study": study, "rater": rater}]
     candidates += [{"study": study, "image": image}]
-    candidates += [{"study": study, "kind": kind} for kind in EXPORT_KINDS]
+    exports = [{"study": study, "kind": kind} for kind in EXPORT_KINDS]
+    downloads = [{"study": study, "kind": kind} for kind in PAYMENT_DOWNLOAD_KINDS]
     urls = []
     for name in study_routes():
         found = []
-        for kwargs in candidates:
+        kinds = downloads if name == "experiments:study_payments_download" else exports
+        for kwargs in candidates + kinds:
             try:
                 found.append((name, reverse(name, kwargs=kwargs)))
             except NoReverseMatch:
@@ -86,7 +107,7 @@ def test_the_walk_finds_every_researcher_page_of_a_study(world):
         "experiments:study_image_file",
         "experiments:study_export",
     }
-    assert set(CHANGES) <= names
+    assert set(CHANGES) | set(FORMS) | OWNER_ONLY <= names
 
 
 def test_an_outsider_gets_404_on_every_study_url_whatever_the_method(client, world):
@@ -97,6 +118,9 @@ def test_an_outsider_gets_404_on_every_study_url_whatever_the_method(client, wor
         if name in CHANGES:
             assert client.get(url).status_code == 405, url
             assert client.post(url, CHANGES[name]).status_code == 404, url
+        elif name in FORMS:
+            assert client.get(url).status_code == 404, url
+            assert client.post(url, FORMS[name]).status_code == 404, url
         else:
             assert client.get(url).status_code == 404, url
             assert client.post(url).status_code == 405, url
@@ -109,6 +133,10 @@ def test_an_anonymous_visitor_is_sent_to_log_in_from_every_study_url(client, wor
         # Each with the method its view takes, so a 405 for the wrong method cannot stand
         # in for the login redirect, and a POST that would change the study is tried too.
         response = client.post(url, CHANGES[name]) if name in CHANGES else client.get(url)
+        if name in FORMS:
+            posted = client.post(url, FORMS[name])
+            assert posted.status_code == 302, url
+            assert posted["Location"] == f"/accounts/login/?next={url}", url
         # Sent to log in, and brought back to the page afterwards.
         assert response.status_code == 302, url
         assert response["Location"] == f"/accounts/login/?next={url}", url
@@ -121,24 +149,37 @@ def test_the_owner_and_a_colleague_can_read_every_study_url(client, world):
     for persona in ("owner", "colleague"):
         client.force_login(world[persona])
         for name, url in urls_of(world):
-            if name in CHANGES:
+            if name in CHANGES or (persona == "colleague" and name in OWNER_ONLY):
                 continue
             assert client.get(url).status_code == 200, (persona, url)
 
 
+def test_a_colleague_is_refused_the_owner_only_pages(client, world):
+    client.force_login(world["colleague"])
+    for name, url in urls_of(world):
+        if name in OWNER_ONLY:
+            response = client.get(url)
+            assert response.status_code == 403, url
+            assert (
+                world["study"].rater_sessions.first().external_id not in response.content.decode()
+            )
+
+
 def test_a_colleague_cannot_change_anything(client, world):
     client.force_login(world["colleague"])
-    for name, data in CHANGES.items():
+    for name, data in {**CHANGES, **FORMS}.items():
         url = reverse(name, kwargs={"study": world["args"]["study"]})
         assert client.post(url, data).status_code == 403, url
     study = world["study"]
     study.refresh_from_db()
     assert study.status == Study.Status.LIVE
+    assert study.instructions == ""
     assert list(study.viewers.values_list("username", flat=True)) == ["colleague"]
     # The owner can: the same requests change the study.
     client.force_login(world["owner"])
-    for name, data in CHANGES.items():
+    for name, data in {**CHANGES, **FORMS}.items():
         client.post(reverse(name, kwargs={"study": study.public_id}), data)
     study.refresh_from_db()
     assert study.status == Study.Status.CLOSED
+    assert study.instructions == "Changed by someone who may not."
     assert set(study.viewers.values_list("username", flat=True)) == {"colleague", "someone-else"}
