@@ -20,6 +20,7 @@ class RaterPay:
     public_id: str
     source: str
     worker_id: str  # the platform's id of the worker (Prolific PID, MTurk workerId)
+    platform_study_id: str  # Prolific's STUDY_ID, MTurk's hitId
     platform_session_id: str
     status: str
     completion_code: str
@@ -65,6 +66,7 @@ def rater_pay_list(study: Study) -> list[RaterPay]:
                 public_id=session.public_id,
                 source=session.source,
                 worker_id=session.external_id,
+                platform_study_id=session.platform_study_id,
                 platform_session_id=session.platform_session_id,
                 status=session.status,
                 completion_code=session.completion_code,

@@ -52,6 +52,7 @@ def _reason(pay: RaterPay) -> str:
 APPROVAL_COLUMNS = (
     PayColumn("platform", lambda pay: text(pay.source)),
     PayColumn("worker_id", _worker),
+    PayColumn("platform_study_id", lambda pay: untrusted_text(pay.platform_study_id)),
     PayColumn("platform_session_id", _platform_session),
     PayColumn("status", lambda pay: text(pay.status)),
     PayColumn("completion_code", lambda pay: text(pay.completion_code)),

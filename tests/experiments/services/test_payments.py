@@ -50,6 +50,7 @@ def rater_make(study, pool, *, source, worker, status, qualification, task, sess
         source=source,
         status=status,
         platform_session_id=session_id,
+        platform_study_id="STUDY9" if session_id else "",
     )
     blocks = ([(QUALIFICATION, qualification)] if qualification else []) + [
         (TASK, counts) for counts in task
@@ -282,11 +283,12 @@ def test_a_recorded_payment_that_is_not_what_is_due_is_counted_apart(study):
 def test_the_approvals_list_has_every_crowd_rater_and_approves_the_completed(study):
     code = {w: code_of(study, w) for w in (PROLIFIC_1, PROLIFIC_2, MTURK_3, MTURK_4)}
     assert payment_csv(study=study, kind="approvals.csv").split("\r\n") == [
-        "platform,worker_id,platform_session_id,status,completion_code,approve,base_due,currency",
-        f"prolific,{PROLIFIC_1},sess-p1,completed,{code[PROLIFIC_1]},true,1.50,GBP",
-        f"prolific,{PROLIFIC_2},sess-p2,failed_qualification,{code[PROLIFIC_2]},false,0.00,GBP",
-        f"mturk,{MTURK_3},ASSIGN3,in_task,{code[MTURK_3]},false,0.00,GBP",
-        f"mturk,{MTURK_4},ASSIGN4,completed,{code[MTURK_4]},true,1.50,GBP",
+        "platform,worker_id,platform_study_id,platform_session_id,status,completion_code,approve,"
+        "base_due,currency",
+        f"prolific,{PROLIFIC_1},STUDY9,sess-p1,completed,{code[PROLIFIC_1]},true,1.50,GBP",
+        f"prolific,{PROLIFIC_2},STUDY9,sess-p2,failed_qualification,{code[PROLIFIC_2]},false,0.00,GBP",
+        f"mturk,{MTURK_3},STUDY9,ASSIGN3,in_task,{code[MTURK_3]},false,0.00,GBP",
+        f"mturk,{MTURK_4},STUDY9,ASSIGN4,completed,{code[MTURK_4]},true,1.50,GBP",
         "",
     ]
 
@@ -361,7 +363,7 @@ def test_a_worker_id_a_spreadsheet_would_run_is_neutralised():
     assert mturk.startswith("'+SUM(A1),'@A2,0.06,")
     approvals = payment_csv(study=study, kind="approvals.csv").split("\r\n")[1:3]
     assert approvals[0].startswith("prolific,\"'=HYPERLINK(")
-    assert approvals[1].startswith("mturk,'+SUM(A1),'@A2,completed,")
+    assert approvals[1].startswith("mturk,'+SUM(A1),STUDY9,'@A2,completed,")
 
 
 def test_each_download_sums_its_rows(study):
