@@ -6,6 +6,8 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from experiments.dashboard import account
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Researcher accounts: log in, log out, change password (templates/registration/).
@@ -21,6 +23,7 @@ urlpatterns = [
         auth_views.PasswordChangeDoneView.as_view(),
         name="password_change_done",
     ),
+    path("accounts/prolific-token/", account.prolific_token, name="prolific_token"),
     path("", include("experiments.urls")),
 ]
 
