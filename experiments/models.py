@@ -256,7 +256,7 @@ class Study(models.Model):
 
 
 # What a study tells and pays raters, and where it is published: recruiting, not protocol.
-RECRUITING_FIELDS = (
+RATER_TEXT_FIELDS = (
     "instructions",
     "consent_text",
     "estimated_minutes",
@@ -268,11 +268,9 @@ RECRUITING_FIELDS = (
     "code_screened_out",
     "code_no_consent",
     "code_full",
-    "prolific_study_id",
-    "mturk_hit_id",
-    "mturk_qualification_id",
-    "mturk_sandbox",
 )
+PLATFORM_FIELDS = ("prolific_study_id", "mturk_hit_id", "mturk_qualification_id", "mturk_sandbox")
+RECRUITING_FIELDS = RATER_TEXT_FIELDS + PLATFORM_FIELDS
 # Study fields that are not protocol parameters: who and what the study is (its method is
 # chosen apart from its parameters), what the database and the server record about it, and
 # its recruiting.

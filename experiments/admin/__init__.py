@@ -5,6 +5,8 @@ from django.contrib import admin
 
 from experiments.admin.study_import import study_import_urls
 from experiments.models import (
+    PLATFORM_FIELDS,
+    RATER_TEXT_FIELDS,
     Answer,
     Baseline,
     Block,
@@ -32,15 +34,7 @@ class StudyAdmin(admin.ModelAdmin):
     search_fields = ["name", "public_id"]
     # The platforms' ids are set by the publishing commands: changing one by hand would point
     # HYPE at another study or HIT, and its payments with it.
-    readonly_fields = [
-        "public_id",
-        "created_at",
-        "updated_at",
-        "prolific_study_id",
-        "mturk_hit_id",
-        "mturk_qualification_id",
-        "mturk_sandbox",
-    ]
+    readonly_fields = ["public_id", "created_at", "updated_at", *PLATFORM_FIELDS]
     inlines = [GenerativeModelInline]
     fieldsets = [
         (None, {"fields": ["owner", "name", "method", "status", "public_id"]}),
@@ -80,35 +74,8 @@ class StudyAdmin(admin.ModelAdmin):
         ),
         ("HYPE_inf", {"fields": ["inf_trials"]}),
         ("Statistics", {"fields": ["bootstrap_resamples", "confidence", "bootstrap_seed"]}),
-        (
-            "What raters are told and paid",
-            {
-                "fields": [
-                    "instructions",
-                    "consent_text",
-                    "estimated_minutes",
-                    "contact",
-                    "currency",
-                    "pay_base_cents",
-                    "pay_per_correct_cents",
-                    "code_completed",
-                    "code_screened_out",
-                    "code_no_consent",
-                    "code_full",
-                ]
-            },
-        ),
-        (
-            "Crowd platforms",
-            {
-                "fields": [
-                    "prolific_study_id",
-                    "mturk_hit_id",
-                    "mturk_qualification_id",
-                    "mturk_sandbox",
-                ]
-            },
-        ),
+        ("What raters are told and paid", {"fields": list(RATER_TEXT_FIELDS)}),
+        ("Crowd platforms", {"fields": list(PLATFORM_FIELDS)}),
         ("History", {"fields": ["created_at", "updated_at"]}),
     ]
 
