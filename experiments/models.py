@@ -11,6 +11,7 @@ from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 from hype.science.staircase import StaircaseRule
 
@@ -53,6 +54,11 @@ class Study(models.Model):
         LOWEST = "lowest", "Lowest tied value"
         HIGHEST = "highest", "Highest tied value"
 
+    class Feedback(models.TextChoices):
+        EVERY_TRIAL = "every_trial", "After every answer (the paper's HYPE_time)"
+        QUALIFICATION = "qualification", "In the qualification only"
+        NONE = "none", "Never"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
     )
@@ -90,8 +96,11 @@ class Study(models.Model):
         validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
         help_text="Share correct needed to pass the qualification.",
     )
-    feedback = models.BooleanField(
-        default=True, help_text="Tell the rater after each answer whether it was correct."
+    feedback = models.CharField(
+        max_length=16,
+        choices=Feedback.choices,
+        default=Feedback.EVERY_TRIAL,
+        help_text="When the rater is told whether an answer was correct.",
     )
 
     # HYPE_time.
@@ -131,12 +140,54 @@ class Study(models.Model):
     # Display: every image of a study is brought to this size at import (None until set).
     display_width = models.PositiveIntegerField(null=True, blank=True)
     display_height = models.PositiveIntegerField(null=True, blank=True)
-    served_image_bytes = models.PositiveIntegerField(
+    display_css_px = models.PositiveIntegerField(
         null=True,
         blank=True,
-        editable=False,
-        help_text="Every task and qualification image is served padded to this many bytes, "
-        "so file sizes say nothing about real or fake (measured when first needed).",
+        validators=[MinValueValidator(16), MaxValueValidator(4096)],
+        help_text="How large the images appear on screen, in CSS pixels along their longer "
+        "side; empty: 256, or the images' own size if larger.",
+    )
+
+    # A rater's life (docs/raters.md).
+    idle_minutes = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Minutes without an answer after which a session is abandoned and its "
+        "place given to someone else.",
+    )
+    close_when_full = models.BooleanField(
+        default=False, help_text="Close the study once every model has its target of raters."
+    )
+    # Exclusion rules, each off while empty (the paper excluded no one after qualifying).
+    exclude_hidden_share = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Exclude a rater when more than this share of their task answers came "
+        "while the page was hidden.",
+    )
+    exclude_timing_share = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="Exclude a rater when more than this share of their timed answers were "
+        "shown more than a frame off, or without a measured duration.",
+    )
+    exclude_fast_streak = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(2)],
+        help_text="Exclude a rater who gave this many answers in a row faster than 150 ms.",
+    )
+    exclude_same_key_streak = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(2)],
+        help_text="Exclude a rater who pressed the same key this many times in a row.",
+    )
+    exclude_unmeasured_refresh = models.BooleanField(
+        default=False,
+        help_text="Exclude a rater whose display's refresh rate could not be measured.",
     )
 
     # Statistics.
@@ -184,6 +235,22 @@ class Study(models.Model):
         max_length=32,
         default=completion_code,
         help_text="For raters who arrive when the study is full or closed.",
+    )
+    code_device = models.CharField(
+        max_length=32,
+        default=completion_code,
+        help_text="For raters whose device cannot take the study (no keyboard and mouse, a "
+        "window too small for the images, or no measurable refresh rate).",
+    )
+
+    # Studies whose raters must be different people, or who share a qualified pool.
+    group = models.ForeignKey(
+        "StudyGroup",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="studies",
+        help_text="The group of studies this one belongs to (docs/raters.md).",
     )
 
     # The study on the crowd platforms, once published there.
@@ -268,6 +335,7 @@ RATER_TEXT_FIELDS = (
     "code_screened_out",
     "code_no_consent",
     "code_full",
+    "code_device",
 )
 PLATFORM_FIELDS = ("prolific_study_id", "mturk_hit_id", "mturk_qualification_id", "mturk_sandbox")
 RECRUITING_FIELDS = RATER_TEXT_FIELDS + PLATFORM_FIELDS
@@ -284,7 +352,7 @@ NOT_PARAMETERS = frozenset(
         "public_id",
         "created_at",
         "updated_at",
-        "served_image_bytes",
+        "group",
         *RECRUITING_FIELDS,
     }
 )
@@ -293,6 +361,38 @@ NOT_PARAMETERS = frozenset(
 PROTOCOL_PARAMETERS = tuple(
     field.name for field in Study._meta.concrete_fields if field.name not in NOT_PARAMETERS
 )
+
+
+class StudyGroup(models.Model):
+    """Studies whose raters are linked: in an exclusive group nobody takes part in two of its
+    studies (HYPE's raters are independent across models and methods); in a qualified pool a
+    rater who passed the qualification in one study skips it in the group's later studies for
+    a number of days (the paper's retainer)."""
+
+    class Kind(models.TextChoices):
+        EXCLUSIVE = "exclusive", "Exclusive: nobody takes part in two of its studies"
+        POOL = "pool", "Qualified pool: who passed the qualification keeps it"
+
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="study_groups"
+    )
+    name = models.CharField(max_length=200)
+    kind = models.CharField(max_length=16, choices=Kind.choices, default=Kind.EXCLUSIVE)
+    qualification_days = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1)],
+        help_text="Qualified pool: for how many days a passed qualification is kept.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.UniqueConstraint(fields=["owner", "name"], name="group_name_unique_per_owner")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
 
 
 class GenerativeModel(models.Model):
@@ -379,13 +479,20 @@ class RaterSession(models.Model):
         FAILED_QUALIFICATION = "failed_qualification", "Failed qualification"
         IN_TASK = "in_task", "In task"
         COMPLETED = "completed", "Completed"
+        NO_PLACE = "no_place", "Qualified; no place left"
         ABANDONED = "abandoned", "Abandoned"
         EXCLUDED = "excluded", "Excluded"
 
     # Sessions still under way (they hold a place but are not scored yet), and sessions that
     # have ended, whatever the reason.
     IN_PROGRESS = (Status.CONSENTED, Status.QUALIFYING, Status.IN_TASK)
-    ENDED = (Status.COMPLETED, Status.FAILED_QUALIFICATION, Status.EXCLUDED, Status.ABANDONED)
+    ENDED = (
+        Status.COMPLETED,
+        Status.FAILED_QUALIFICATION,
+        Status.NO_PLACE,
+        Status.EXCLUDED,
+        Status.ABANDONED,
+    )
 
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="rater_sessions")
     model = models.ForeignKey(
@@ -438,8 +545,45 @@ class RaterSession(models.Model):
     approved_at = models.DateTimeField(
         null=True, blank=True, help_text="When the crowd platform approved the submission."
     )
+    browser_id = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="Random id of the browser the session was started in (kept in its cookie).",
+    )
     started_at = models.DateTimeField(auto_now_add=True)
+    last_activity_at = models.DateTimeField(
+        default=timezone.now, help_text="The session's start, then its latest answer."
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
+    end_reason = models.CharField(
+        max_length=200,
+        blank=True,
+        help_text="Why the session ended without finishing (idle, returned on the platform...).",
+    )
+    qualified_at = models.DateTimeField(
+        null=True, blank=True, help_text="When the rater passed the qualification."
+    )
+    qualification_from = models.ForeignKey(
+        "self",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The session of another study of the group whose passed qualification this "
+        "one kept (qualified pool), instead of taking it again.",
+    )
+    # An exclusion changes what is scored, never what is kept, and can be undone.
+    excluded_at = models.DateTimeField(null=True, blank=True)
+    excluded_reason = models.TextField(blank=True)
+    excluded_by = models.CharField(
+        max_length=150, blank=True, help_text="The researcher's user name, or 'rule'."
+    )
+    status_before_exclusion = models.CharField(max_length=24, blank=True)
+    exclusion_undone_at = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="The researcher undid an exclusion; the study's rules leave the rater in.",
+    )
 
     class Meta:
         ordering = ["study", "started_at"]
@@ -447,8 +591,18 @@ class RaterSession(models.Model):
             models.UniqueConstraint(
                 fields=["study", "external_id"], name="one_session_per_rater_per_study"
             ),
+            models.UniqueConstraint(
+                fields=["study", "browser_id"],
+                condition=~Q(browser_id=""),
+                name="one_session_per_browser_per_study",
+            ),
         ]
-        indexes = [models.Index(fields=["study", "model", "status"])]
+        indexes = [
+            models.Index(fields=["study", "model", "status"]),
+            models.Index(fields=["study", "status", "last_activity_at"]),
+            models.Index(fields=["browser_id"]),
+            models.Index(fields=["external_id"]),
+        ]
 
     def __str__(self) -> str:
         return f"{self.public_id} ({self.get_status_display()})"

@@ -17,6 +17,7 @@ from experiments.models import (
     PlatformToken,
     RaterSession,
     Study,
+    StudyGroup,
     StudyImport,
     Trial,
 )
@@ -49,6 +50,20 @@ class StudyAdmin(admin.ModelAdmin):
                     "feedback",
                     "display_width",
                     "display_height",
+                    "display_css_px",
+                ]
+            },
+        ),
+        ("A rater's life", {"fields": ["group", "idle_minutes", "close_when_full"]}),
+        (
+            "Exclusion rules (each off while empty)",
+            {
+                "fields": [
+                    "exclude_hidden_share",
+                    "exclude_timing_share",
+                    "exclude_fast_streak",
+                    "exclude_same_key_streak",
+                    "exclude_unmeasured_refresh",
                 ]
             },
         ),
@@ -120,9 +135,24 @@ class RaterSessionAdmin(admin.ModelAdmin):
         "platform_session_id",
         "submit_to",
         "approved_at",
+        "browser_id",
         "started_at",
+        "last_activity_at",
+        "qualified_at",
+        "qualification_from",
+        "excluded_at",
+        "excluded_by",
+        "status_before_exclusion",
+        "exclusion_undone_at",
     ]
     inlines = [BlockInline]
+
+
+@admin.register(StudyGroup)
+class StudyGroupAdmin(admin.ModelAdmin):
+    list_display = ["name", "kind", "qualification_days", "owner", "created_at"]
+    list_filter = ["kind"]
+    search_fields = ["name"]
 
 
 class TrialInline(admin.TabularInline):
