@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import timedelta
 from http.cookies import SimpleCookie
 
 import numpy as np
 from asgiref.sync import sync_to_async
 from channels.testing import WebsocketCommunicator
 from django.core.files.base import ContentFile
+from django.db.models import F
 from django.test import Client
 
-from experiments.models import Image, Study, Trial
+from experiments.models import Image, RaterSession, Study, Trial
 from hype.asgi import application
 from hype.science.observers import SimulatedObserver
 from tests.factories import png_bytes, study_make
@@ -51,6 +53,18 @@ def live_study_make(*, real=280, fakes_per_model=260, masks=8, **fields) -> Stud
     study = study_make(status=Study.Status.LIVE, **fields)
     images_add(study, real=real, fakes_per_model=fakes_per_model, masks=masks)
     return study
+
+
+def time_passes(study: Study, *, minutes: float) -> None:
+    """What `minutes` passing looks like to the server: every time recorded for the study's
+    sessions (start, last answer, end, qualification passed) moves that far into the past."""
+    shift = timedelta(minutes=minutes)
+    RaterSession.objects.filter(study=study).update(
+        started_at=F("started_at") - shift,
+        last_activity_at=F("last_activity_at") - shift,
+        finished_at=F("finished_at") - shift,
+        qualified_at=F("qualified_at") - shift,
+    )
 
 
 def join(study: Study, **params) -> Client:

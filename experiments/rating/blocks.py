@@ -1,6 +1,6 @@
 """The images of a block and the model of a rater: each block draws images the rater has not
-seen (the least shown first), half real, and a rater who reaches the task is given the model
-with the fewest raters."""
+seen (the least shown first), half real; a rater who reaches the task is given the model below
+its target with the fewest places held, and nobody is given a model that has reached it."""
 
 from __future__ import annotations
 
@@ -9,11 +9,12 @@ import random
 from django.db.models import Count, Q
 
 from experiments.models import Block, GenerativeModel, Image, RaterSession, Study, Trial
+from experiments.rating.expiry import sessions_expire
 from experiments.rating.messages import ProtocolError
 from hype.science.staircase import staircase_start
 
-# Raters who count towards a model's quota when new raters are assigned.
-COUNTED = [RaterSession.Status.IN_TASK, RaterSession.Status.COMPLETED]
+# Raters who hold a place of their model: those in task and those who completed it.
+HELD = [RaterSession.Status.IN_TASK, RaterSession.Status.COMPLETED]
 
 
 def _draw(candidates, count: int, *, exclude: set[int], what: str) -> list[Image]:
@@ -91,27 +92,65 @@ def block_create(session: RaterSession, *, kind: str) -> Block:
     return block
 
 
-def model_assign(session: RaterSession) -> GenerativeModel:
-    """The model with the fewest raters (in task or completed); ties to the oldest model."""
-    # Locking the study row serialises assignments, so two raters starting together are
-    # counted one after the other.
-    Study.objects.select_for_update().get(pk=session.study_id)
-    model = (
-        GenerativeModel.objects.filter(study_id=session.study_id)
-        .annotate(raters=Count("rater_sessions", filter=Q(rater_sessions__status__in=COUNTED)))
-        .order_by("raters", "id")
-        .first()
+class NoPlace(Exception):
+    """Every model of the study has its target of raters: nobody else can be given one."""
+
+
+def model_places(study: Study) -> list[tuple[GenerativeModel, int]]:
+    """Each model of the study (oldest first) with the places it holds: its raters in task or
+    completed. A rater who is abandoned or excluded holds none."""
+    models = (
+        GenerativeModel.objects.filter(study=study)
+        .annotate(held=Count("rater_sessions", filter=Q(rater_sessions__status__in=HELD)))
+        .order_by("id")
     )
-    if model is None:
+    return [(model, model.held) for model in models]
+
+
+def model_assign(session: RaterSession) -> GenerativeModel:
+    """The model below its target with the fewest places held (ties to the oldest model), or
+    NoPlace when every model has reached its target. The caller holds the study's row lock
+    (study_lock), so two raters starting together are counted one after the other."""
+    places = model_places(session.study)
+    if not places:
         raise ProtocolError("not_ready", "The study has no generative model yet.")
-    return model
+    open_models = [
+        (held, model.id, model) for model, held in places if held < session.study.raters_per_model
+    ]
+    if not open_models:
+        raise NoPlace()
+    return min(open_models, key=lambda entry: entry[:2])[2]
+
+
+def study_lock(study: Study) -> Study:
+    """Lock the study's row until the transaction ends: assignments and new sessions of one
+    study happen one at a time. Stale sessions are expired first, so their places are free."""
+    locked = Study.objects.select_for_update().get(pk=study.pk)
+    sessions_expire(locked)
+    return locked
+
+
+def open_places(study: Study) -> int:
+    """Places still open: each model's target minus the places it holds, over all models."""
+    return sum(max(0, study.raters_per_model - held) for _, held in model_places(study))
 
 
 def study_full(study: Study) -> bool:
-    """Every model of the study has its target of raters in task or completed: a new rater
-    could only go beyond a target."""
+    """No new rater can start: the raters already consented or in the qualification could take
+    every place still open, so a newcomer could only be turned away after the qualification.
+    (With none of them, that is: every model has its target in task or completed.)"""
+    if not GenerativeModel.objects.filter(study=study).exists():
+        return False
+    waiting = RaterSession.objects.filter(
+        study=study, status__in=[RaterSession.Status.CONSENTED, RaterSession.Status.QUALIFYING]
+    ).count()
+    return open_places(study) <= waiting
+
+
+def study_complete(study: Study) -> bool:
+    """Every model has its target of completed raters."""
     models = GenerativeModel.objects.filter(study=study).annotate(
-        raters=Count("rater_sessions", filter=Q(rater_sessions__status__in=COUNTED))
+        done=Count("rater_sessions", filter=Q(rater_sessions__status=RaterSession.Status.COMPLETED))
     )
-    counts = [model.raters for model in models]
+    counts = [model.done for model in models]
     return bool(counts) and all(count >= study.raters_per_model for count in counts)

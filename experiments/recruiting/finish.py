@@ -20,6 +20,14 @@ NO_CONSENT = "no_consent"
 FULL = "full"
 CLOSED = "closed"
 EXCLUDED = "excluded"
+# No answer for the study's idle limit (or the platform said the submission was returned):
+# Prolific and MTurk have no code for it; the rater returns the submission or the HIT.
+ABANDONED = "abandoned"
+# Already a rater of another study of an exclusive group: likewise returned, without a code.
+OTHER_STUDY = "other_study"
+# The device check before consent failed (experiments.rating.display): Prolific's
+# INCOMPATIBLE_DEVICE code; an MTurk worker returns the HIT. No session was started.
+DEVICE = "device"
 
 
 @dataclass(frozen=True)
@@ -43,6 +51,7 @@ def prolific_code(study: Study, outcome: str) -> str:
         NO_CONSENT: study.code_no_consent,
         FULL: study.code_full,
         CLOSED: study.code_full,
+        DEVICE: study.code_device,
     }.get(outcome, "")
 
 

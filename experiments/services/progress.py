@@ -14,6 +14,7 @@ from django.db.models import Count, Max, Q
 from django.utils import timezone
 
 from experiments.models import Answer, RaterSession, Study
+from experiments.rating.expiry import sessions_expire
 
 Status = RaterSession.Status
 
@@ -25,6 +26,7 @@ STATUS_COUNTS = {
     "in_progress": Q(status__in=RaterSession.IN_PROGRESS),
     "completed": Q(status=Status.COMPLETED),
     "failed_qualification": Q(status=Status.FAILED_QUALIFICATION),
+    "no_place": Q(status=Status.NO_PLACE),
     "abandoned": Q(status=Status.ABANDONED),
     "excluded": Q(status=Status.EXCLUDED),
 }
@@ -60,7 +62,8 @@ def _add(total: dict[str, Any], row: dict[str, Any]) -> None:
 
 
 def study_progress(study: Study) -> dict[str, Any]:
-    """Raters by status and answers stored, per model and in total, in three queries.
+    """Raters by status and answers stored, per model and in total, in four queries (the first
+    abandons the sessions past the idle limit).
 
     Raters are assigned a model only once they pass the qualification (docs/hype-method.md),
     so those still qualifying, and their answers, are counted in `unassigned` (None when
@@ -68,6 +71,8 @@ def study_progress(study: Study) -> dict[str, Any]:
     seconds. Times are ISO 8601 strings in UTC.
     """
     now = timezone.now()
+    # Served to a researcher's page: stale sessions are abandoned first, so the counts are true.
+    sessions_expire(study, now=now)
     models = list(study.models.order_by("name").values_list("id", "name"))
     rows: dict[int | None, dict[str, Any]] = {
         model_id: _row(name, study.raters_per_model) for model_id, name in models

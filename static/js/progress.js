@@ -19,7 +19,8 @@ const LIVE_TEXT = {
 const MODEL_FIELDS = [
   "in_progress",
   "failed_qualification",
-  "gone",
+  "abandoned",
+  "excluded",
   "answers",
   "answers_last_minute",
 ];
@@ -33,8 +34,7 @@ function cell(text, className = "") {
 
 function modelRow(row) {
   const tr = document.createElement("tr");
-  const gone = row.abandoned + row.excluded;
-  const values = { ...row, gone };
+  const values = row;
   if (row.name === null) {
     tr.dataset.model = "";
     tr.className = "unassigned";

@@ -1,7 +1,8 @@
-"""`manage.py prolific_sync STUDY [--approve]`: bring a study's Prolific submissions back:
-sessions in progress here whose submission was returned or timed out become abandoned; with
---approve, every submission awaiting review whose session is completed here is approved (its
-base pay recorded before and after). Prints what Prolific says and what changed."""
+"""`manage.py prolific_sync STUDY [--approve] [--include-excluded]`: bring a study's Prolific
+submissions back: sessions in progress here whose submission was returned or timed out become
+abandoned; with --approve, every submission awaiting review whose session is completed here is
+approved (its base pay recorded before and after), raters excluded after completing only with
+--include-excluded. Prints what Prolific says and what changed."""
 
 from __future__ import annotations
 
@@ -28,11 +29,19 @@ class Command(BaseCommand):
             help="Approve (and so pay the reward of) every submission awaiting review whose "
             "session is completed here.",
         )
+        parser.add_argument(
+            "--include-excluded",
+            action="store_true",
+            help="Approve raters excluded after completing too (an exclusion changes what is "
+            "scored, not what was earned); without it they are listed and left for you.",
+        )
 
-    def handle(self, *args, study: str, approve: bool, **options):
+    def handle(self, *args, study: str, approve: bool, include_excluded: bool, **options):
         found = study_from_argument(study)
         try:
-            report = prolific_submissions_sync(study=found, approve=approve)
+            report = prolific_submissions_sync(
+                study=found, approve=approve, include_excluded=include_excluded
+            )
         except InputProblems as error:
             raise CommandError("\n".join(error.problems)) from None
         except ProlificError as error:
@@ -71,6 +80,14 @@ class Command(BaseCommand):
                 f"Awaiting review on Prolific and completed here: {len(report.to_approve)}; "
                 "rerun with --approve to approve them."
             )
+        if report.excluded:
+            write(
+                f"Left out: {len(report.excluded)} awaiting review on Prolific and excluded here "
+                "after completing; they earned the reward: decide on Prolific, or rerun with "
+                "--approve --include-excluded:"
+            )
+            for line in report.excluded:
+                write(f"  {line}")
         if report.odd:
             write(f"Needs your attention ({len(report.odd)}):")
             for line in report.odd:

@@ -91,7 +91,8 @@ def test_it_counts_raters_by_status_and_answers_per_model_and_in_total(counted_s
     json.dumps(progress)  # ready for the websocket as it is
 
 
-def test_it_takes_three_queries_however_many_raters_there_are(counted_study):
+def test_it_takes_four_queries_however_many_raters_there_are(counted_study):
+    # One abandons the sessions past the idle limit; three count.
     with CaptureQueriesContext(connection) as few:
         study_progress(counted_study)
     beta = counted_study.models.get(name="beta")
@@ -99,7 +100,8 @@ def test_it_takes_three_queries_however_many_raters_there_are(counted_study):
         answered_session_make(counted_study, beta, [timed(3)], status=Status.IN_TASK)
     with CaptureQueriesContext(connection) as many:
         study_progress(counted_study)
-    assert len(few) == len(many) == 3
+    assert len(few) == len(many) == 4
+    assert few.captured_queries[0]["sql"].startswith("UPDATE")
 
 
 def test_a_study_without_raters_has_zero_everywhere_and_no_unassigned_row(db):

@@ -101,8 +101,12 @@ def test_the_platforms_ids_are_stored_on_the_session(study):
 
 
 def test_a_worker_who_accepts_again_continues_with_the_latest_assignment(study):
-    start(study, **MTURK_WORKER)
-    start(study, **{**MTURK_WORKER, "assignmentId": "3SECOND"})
+    browser = Client()
+    browser.post(f"/s/{study.public_id}/start", {"consent": "on", **MTURK_WORKER})
+    browser.post(
+        f"/s/{study.public_id}/start",
+        {"consent": "on", **MTURK_WORKER, "assignmentId": "3SECOND"},
+    )
     session = RaterSession.objects.get()
     assert session.platform_session_id == "3SECOND"
 
@@ -116,12 +120,18 @@ def test_a_worker_who_finished_sees_their_code_again_and_never_gets_a_second_ses
         platform_session_id="3ASSIGNMENT",
         submit_to="https://workersandbox.mturk.com",
     )
+    # From another browser, with MTurk's own assignment id: the worker's own session.
     client = Client()
-    client.post(
-        f"/s/{study.public_id}/start", {"consent": "on", **MTURK_WORKER, "assignmentId": "3NEW"}
-    )
+    client.post(f"/s/{study.public_id}/start", {"consent": "on", **MTURK_WORKER})
     done = client.get(f"/s/{study.public_id}/done").content.decode()
     assert session.completion_code in done
+    # A new assignment from a new browser is not proof of being that worker: no code.
+    other = Client()
+    refused = other.post(
+        f"/s/{study.public_id}/start", {"consent": "on", **MTURK_WORKER, "assignmentId": "3NEW"}
+    )
+    assert refused.status_code == 409
+    assert session.completion_code not in refused.content.decode()
     session.refresh_from_db()
     assert session.platform_session_id == "3ASSIGNMENT"  # an ended session keeps its ids
     assert RaterSession.objects.count() == 1
