@@ -1,20 +1,17 @@
 """The images a rater's browser may fetch, and their bytes: a trial's image once, for the rater
 whose current trial it is and only until it is presented; a mask, for a rater of its study.
-Every task and qualification image of a study is served at one byte length, so the network
-tab's sizes say nothing about real or fake.
 
-Re-encoded PNGs still differ in size (a real image that began as a JPEG compresses better than
-a noisy fake), and `Content-Length` would show it. Each served PNG therefore carries a private
-ancillary chunk of zeros before IEND that brings it to the study's served length: decoders skip
-unknown ancillary chunks, so the picture is unchanged.
+Every task and qualification image is stored at import as an uncompressed PNG whose length
+and layout depend only on the study's image size (experiments.services.imports.normalise,
+`png_canonical`), and served as stored: one byte length for the whole study, nothing to pad,
+and the same work to serve any of them. A file stored some other way is converted to that
+form when served. Masks, which are not labelled, are served as stored.
 """
 
 from __future__ import annotations
 
 import mimetypes
 import secrets
-import struct
-import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -22,75 +19,35 @@ from typing import Any
 from experiments.models import Image, Study, Trial
 from experiments.rating.lifecycle import rater_session_key
 from experiments.rating.sessions import trial_current
+from experiments.services.imports.normalise import (
+    Unusable,
+    png_canonical_from_file,
+    png_canonical_size,
+)
 
-# Lowercase first letter: ancillary (decoders may skip it); lowercase second: private; upper
-# third: as the PNG specification requires; lowercase fourth: safe to copy.
-PADDING_CHUNK = b"hyPe"
-CHUNK_OVERHEAD = 12  # length, type and CRC
-PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-PADDED_ROLES = (Image.Role.TASK, Image.Role.QUALIFICATION)
-
-
-class PaddingError(ValueError):
-    """The file cannot be brought to the requested length."""
-
-
-def png_pad(content: bytes, *, length: int) -> bytes:
-    """`content` (a PNG) with a padding chunk that makes it exactly `length` bytes long."""
-    if not content.startswith(PNG_SIGNATURE):
-        raise PaddingError("not a PNG file")
-    data_length = length - len(content) - CHUNK_OVERHEAD
-    if data_length < 0:
-        raise PaddingError(
-            f"a {len(content)}-byte PNG cannot be padded to {length} bytes "
-            f"(a chunk needs {CHUNK_OVERHEAD})"
-        )
-    iend = content.rfind(b"IEND")
-    if iend < len(PNG_SIGNATURE) + 4:
-        raise PaddingError("the PNG has no IEND chunk")
-    data = bytes(data_length)
-    chunk = (
-        struct.pack(">I", data_length)
-        + PADDING_CHUNK
-        + data
-        + struct.pack(">I", zlib.crc32(PADDING_CHUNK + data))
-    )
-    start = iend - 4  # IEND's length field
-    return content[:start] + chunk + content[start:]
-
-
-def served_length_compute(study: Study) -> int:
-    """The served length of `study`: its largest task or qualification file plus one chunk
-    header, so every file, the largest included, carries the padding chunk. Stored on the
-    study so that workers agree and files are measured once."""
-    images = Image.objects.filter(study=study, role__in=PADDED_ROLES).only("file")
-    largest = max((image.file.size for image in images.iterator()), default=0)
-    length = largest + CHUNK_OVERHEAD
-    Study.objects.filter(pk=study.pk).update(served_image_bytes=length)
-    study.served_image_bytes = length
-    return length
+LABELLED_ROLES = (Image.Role.TASK, Image.Role.QUALIFICATION)
+PNG_TYPE = "image/png"
 
 
 def image_served_bytes(image: Image) -> bytes:
-    """The file of `image` as served to raters: padded for task and qualification images,
-    as stored for masks (which are not labelled)."""
+    """The file of `image` as served to raters. Task and qualification images: the stored
+    bytes when they are in the canonical form at the study's image size (as every import
+    stores them), else converted to it; masks: as stored. Raises Unusable if a task or
+    qualification file cannot be decoded."""
     with image.file.open("rb") as handle:
         content = handle.read()
-    if image.role not in PADDED_ROLES or not content.startswith(PNG_SIGNATURE):
+    if image.role not in LABELLED_ROLES:
         return content
     study = image.study
-    length = study.served_image_bytes
-    if length is None or len(content) + CHUNK_OVERHEAD > length:
-        # First image served, or an image added after the length was fixed: measure again.
-        length = served_length_compute(study)
-    return png_pad(content, length=length)
-
-
-def served_length_reset(study: Study) -> None:
-    """Forget the served length (images were added or removed); the next image served
-    measures it again."""
-    Study.objects.filter(pk=study.pk).update(served_image_bytes=None)
-    study.served_image_bytes = None
+    size = (
+        (study.display_width, study.display_height)
+        if study.display_width and study.display_height
+        else None
+    )
+    found = png_canonical_size(content)
+    if found is not None and (size is None or found == size):
+        return content
+    return png_canonical_from_file(content, size=size)
 
 
 # --- Which image a browser may have ---------------------------------------------------------
@@ -113,8 +70,17 @@ class ServedImage:
 
 
 def _served(image: Image) -> ServedImage:
-    content_type = mimetypes.guess_type(image.file.name)[0] or "application/octet-stream"
-    return ServedImage(content=image_served_bytes(image), content_type=content_type)
+    if image.role in LABELLED_ROLES:
+        content_type = PNG_TYPE  # whatever the stored file's name: it is served as a PNG
+    else:
+        content_type = mimetypes.guess_type(image.file.name)[0] or "application/octet-stream"
+    try:
+        content = image_served_bytes(image)
+    except (Unusable, OSError):
+        # A missing or undecodable file: the browser gets "no such image", never a traceback
+        # (the leak audit names the file for the researcher).
+        raise ImageRefused() from None
+    return ServedImage(content=content, content_type=content_type)
 
 
 def trial_image_serve(*, trial_public_id: str, browser_session: Mapping[str, Any]) -> ServedImage:

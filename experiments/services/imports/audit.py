@@ -1,7 +1,9 @@
 """The leak audit of a study: can anything but the picture tell a real image from a fake?
 
-Reopens every stored file and compares real and fake on format, dimensions, colour mode,
-surviving metadata, file names and file sizes; the verdict is pass, warn or fail with reasons.
+Reopens every stored file and compares the real images with each model's fakes separately (a
+model whose files stand out is found even when all fakes pooled look like the reals) on
+format, dimensions, colour mode, surviving metadata, file names and file sizes; the verdict is
+pass, warn or fail with reasons.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from PIL import Image as PILImage
 from scipy import stats
 
 from experiments.models import Image, Study
+from experiments.services.imports.normalise import png_canonical_size
 
 PASS, WARN, FAIL = "pass", "warn", "fail"
 _RANK = {PASS: 0, WARN: 1, FAIL: 2}
@@ -56,9 +59,27 @@ class AuditCheck:
 
 
 @dataclass(frozen=True)
+class SizeComparison:
+    """Stored file sizes of one model's fakes (or all fakes) against the real images. auc: the
+    probability that a random fake file is larger than a random real one (ties count half;
+    0.5 = no information); accuracy: how often the best single size threshold is right."""
+
+    fakes: str  # the model's name, or "all fakes"
+    auc: float
+    accuracy: float
+    p_value: float
+    median_real: float
+    median_fake: float
+
+    @property
+    def telling(self) -> bool:
+        return abs(self.auc - 0.5) >= SIZE_AUC_MARGIN and self.p_value < SIZE_P_VALUE
+
+
+@dataclass(frozen=True)
 class AuditReport:
-    """What the audit found. size_auc: the probability that a random fake file is larger than
-    a random real one (ties count half; 0.5 = no information)."""
+    """What the audit found. size_auc and size_accuracy: all fakes pooled against the reals;
+    size_by_model: each model's fakes against the reals (SizeComparison)."""
 
     study: Study
     verdict: str
@@ -68,6 +89,7 @@ class AuditReport:
     masks: int
     size_auc: float | None = None
     size_accuracy: float | None = None
+    size_by_model: dict[str, SizeComparison] = field(default_factory=dict)
 
     @property
     def reasons(self) -> list[str]:
@@ -100,6 +122,10 @@ class AuditReport:
             "masks": self.masks,
             "size_auc": self.size_auc,
             "size_accuracy": self.size_accuracy,
+            "size_by_model": {
+                name: {"auc": c.auc, "accuracy": c.accuracy, "p_value": c.p_value}
+                for name, c in self.size_by_model.items()
+            },
         }
 
 
@@ -107,7 +133,9 @@ class AuditReport:
 class _Stored:
     image: Image
     label: str  # "real", "fake" or "mask"
+    model: str = ""  # the name of the model that made a fake
     bytes: int = 0
+    canonical: bool = False  # stored in the form it is served in
     format: str = ""
     size: tuple[int, int] = (0, 0)
     mode: str = ""
@@ -129,11 +157,12 @@ def _metadata_found(picture: PILImage.Image) -> list[str]:
 
 def _reopen(image: Image) -> _Stored:
     label = "mask" if image.role == Image.Role.MASK else "real" if image.is_real else "fake"
-    stored = _Stored(image=image, label=label)
+    stored = _Stored(image=image, label=label, model=image.model.name if image.model else "")
     try:
         with image.file.open("rb") as handle:
             data = handle.read()
         stored.bytes = len(data)
+        stored.canonical = png_canonical_size(data) is not None
         with PILImage.open(io.BytesIO(data)) as picture:
             picture.load()
             stored.format = picture.format or "?"
@@ -149,21 +178,40 @@ def _tally(values: Iterable[Any]) -> str:
     return ", ".join(f"{value} ({count})" for value, count in Counter(values).most_common())
 
 
+def _by_model(fake: list[_Stored]) -> dict[str, list[_Stored]]:
+    groups: dict[str, list[_Stored]] = {}
+    for s in fake:
+        groups.setdefault(s.model, []).append(s)
+    return dict(sorted(groups.items()))
+
+
+def _fakes_label(model: str, models: int) -> str:
+    """How a message names one model's fakes: just "fakes" when the study has one model."""
+    return "fakes" if models == 1 else f"fakes of {model}"
+
+
 def _same_everywhere(
     name: str, real: list[_Stored], fake: list[_Stored], attribute: str, show=str
 ) -> AuditCheck:
+    """Real against each model's fakes: every model that differs from the reals is named."""
     real_values = [show(getattr(s, attribute)) for s in real]
-    fake_values = [show(getattr(s, attribute)) for s in fake]
-    everything = set(real_values) | set(fake_values)
+    groups = _by_model(fake)
+    everything = set(real_values) | {show(getattr(s, attribute)) for s in fake}
     if len(everything) == 1:
         return AuditCheck(name, PASS, f"every image is {everything.pop()}")
-    if set(real_values).isdisjoint(fake_values):
-        detail = "this alone tells them apart"
-    else:
-        detail = "this can give some of them away"
-    return AuditCheck(
-        name, FAIL, f"real images: {_tally(real_values)}; fakes: {_tally(fake_values)}; {detail}"
-    )
+    parts = []
+    for model, group in groups.items():
+        values = [show(getattr(s, attribute)) for s in group]
+        if len(set(real_values) | set(values)) == 1:
+            continue
+        if set(real_values).isdisjoint(values):
+            detail = "this alone tells them apart"
+        else:
+            detail = "this can give some of them away"
+        parts.append(f"{_fakes_label(model, len(groups))}: {_tally(values)}; {detail}")
+    if not parts:  # the models differ from one another, each like the reals: cannot happen
+        parts.append("the fakes differ among themselves")
+    return AuditCheck(name, FAIL, f"real images: {_tally(real_values)}; " + "; ".join(parts))
 
 
 def _size_label(size: tuple[int, int]) -> str:
@@ -175,7 +223,12 @@ def _metadata_check(real: list[_Stored], fake: list[_Stored]) -> AuditCheck:
     if not carrying:
         return AuditCheck("metadata", PASS, "no stored file carries metadata")
     parts = []
-    for label, group in (("real", real), ("fake", fake)):
+    groups = _by_model(fake)
+    named = [("real", real)] + [
+        ("fake" if len(groups) == 1 else f"fake of {model}", group)
+        for model, group in groups.items()
+    ]
+    for label, group in named:
         tally = Counter(key for s in group for key in s.metadata)
         count = sum(1 for s in group if s.metadata)
         if count:
@@ -190,9 +243,11 @@ def _metadata_check(real: list[_Stored], fake: list[_Stored]) -> AuditCheck:
 def _file_name_check(stored: list[_Stored]) -> AuditCheck:
     wrong = []
     extensions = Counter()
+    several = len({s.model for s in stored if s.label == "fake"}) > 1
     for s in stored:
         path = PurePosixPath(s.image.file.name)
-        extensions[(s.label, path.suffix.lower())] += 1
+        label = f"fake of {s.model}" if several and s.label == "fake" else s.label
+        extensions[(label, path.suffix.lower())] += 1
         if path.stem != s.image.public_id:
             wrong.append(path.name)
     suffixes = {suffix for _, suffix in extensions}
@@ -213,47 +268,101 @@ def _file_name_check(stored: list[_Stored]) -> AuditCheck:
     )
 
 
-def _kilobytes(values: list[int]) -> str:
-    return f"{statistics.median(values) / 1000:.1f} kB"
+def _kilobytes(value: float) -> str:
+    return f"{value / 1000:.1f} kB"
+
+
+def _size_compare(fakes: str, real: list[int], fake: list[int]) -> SizeComparison:
+    test = stats.mannwhitneyu(fake, real, alternative="two-sided")
+    # The best single file-size threshold is right (1 + KS) / 2 of the time, with half the
+    # images real: the largest gap between the two cumulative distributions.
+    return SizeComparison(
+        fakes=fakes,
+        auc=float(test.statistic) / (len(fake) * len(real)),
+        accuracy=(1 + float(stats.ks_2samp(fake, real).statistic)) / 2,
+        p_value=float(test.pvalue),
+        median_real=statistics.median(real),
+        median_fake=statistics.median(fake),
+    )
+
+
+def _size_words(c: SizeComparison) -> str:
+    ratio = max(c.median_fake, 1) / max(c.median_real, 1)
+    if ratio >= 2:
+        larger = f"fake files are {ratio:.1f} times larger"
+    elif ratio <= 0.5:
+        larger = f"fake files are {1 / ratio:.1f} times smaller"
+    else:
+        larger = "fake files are larger" if c.auc > 0.5 else "real files are larger"
+    return (
+        f"{larger}: median fake {_kilobytes(c.median_fake)}, real {_kilobytes(c.median_real)}, "
+        f"and a random fake file is larger than a random real one with probability {c.auc:.2f} "
+        "(0.5 = no information)"
+    )
 
 
 def _file_size_check(
     real: list[_Stored], fake: list[_Stored]
-) -> tuple[AuditCheck, float | None, float | None]:
+) -> tuple[AuditCheck, SizeComparison | None, dict[str, SizeComparison]]:
+    """Stored sizes of the reals against each model's fakes, and against all fakes pooled.
+    Sizes that tell real from fake warn: raters get every image converted to one length, but
+    converting a file takes longer than reading one stored in the served form."""
+    images = real + fake
+    if len({s.bytes for s in images}) == 1:
+        how = "stored as served, uncompressed" if all(s.canonical for s in images) else "stored"
+        message = f"every image is {how}, {images[0].bytes:,} bytes: sizes say nothing"
+        return AuditCheck("file sizes", PASS, message), None, {}
+    if len(real) < 2 or len(fake) < 2:
+        return AuditCheck("file sizes", PASS, "too few images to compare file sizes"), None, {}
     real_sizes = [s.bytes for s in real]
-    fake_sizes = [s.bytes for s in fake]
-    if len(real_sizes) < 2 or len(fake_sizes) < 2:
-        return AuditCheck("file sizes", PASS, "too few images to compare file sizes"), None, None
-    test = stats.mannwhitneyu(fake_sizes, real_sizes, alternative="two-sided")
-    auc = float(test.statistic) / (len(fake_sizes) * len(real_sizes))
-    # The best single file-size threshold is right (1 + KS) / 2 of the time, with half the
-    # images real: the largest gap between the two cumulative distributions.
-    accuracy = (1 + float(stats.ks_2samp(fake_sizes, real_sizes).statistic)) / 2
-    medians = f"median fake {_kilobytes(fake_sizes)}, real {_kilobytes(real_sizes)}"
-    odds = (
-        f"a random fake file is larger than a random real one with probability {auc:.2f}, "
-        "where 0.5 = no information"
-    )
-    if abs(auc - 0.5) < SIZE_AUC_MARGIN:
-        message = f"File sizes give nothing away ({odds}; {medians})."
-        return AuditCheck("file sizes", PASS, message), auc, accuracy
-    if test.pvalue >= SIZE_P_VALUE:
-        message = (
-            f"No clear file-size difference ({odds}; {medians}); with {len(real_sizes)} real "
-            f"and {len(fake_sizes)} fake images this may be chance (p = {test.pvalue:.2g})."
+    groups = _by_model(fake)
+    pooled = _size_compare("all fakes", real_sizes, [s.bytes for s in fake])
+    by_model = {
+        model: _size_compare(model, real_sizes, [s.bytes for s in group])
+        for model, group in groups.items()
+        if len(group) >= 2
+    }
+    one_model = len(groups) == 1
+    # Each model on its own, then the pool (which can tell when every model has few images).
+    compared = list(by_model.values()) + ([] if one_model else [pooled])
+
+    def who(c: SizeComparison) -> str:
+        if one_model:
+            return "real vs fake"
+        return "real vs fake (all fakes pooled)" if c is pooled else f"real vs {c.fakes}"
+
+    telling = [c for c in compared if c.telling]
+    if telling:
+        verdict = WARN
+        message = "Stored file sizes would let someone guess " + "; ".join(
+            f"{who(c)} {c.accuracy:.0%} of the time with one size threshold (50% is chance): "
+            f"{_size_words(c)}"
+            for c in telling
         )
-        return AuditCheck("file sizes", PASS, message), auc, accuracy
-    larger = "fake files are larger" if auc > 0.5 else "real files are larger"
-    # Raters never see these sizes: experiments.services.served_images pads every task and
-    # qualification image to one length per study. Reported, since the stored files (an
-    # exported image set, say) still differ.
-    message = (
-        f"Stored file sizes would let someone guess real vs fake {accuracy:.0%} of the time "
-        f"with one size threshold (50% is chance): {larger} ({medians}; {odds}). Raters "
-        "cannot use this: every image is served padded to one length, so the browser's "
-        "network tab shows the same size for all."
-    )
-    return AuditCheck("file sizes", PASS, message), auc, accuracy
+    else:
+        verdict = PASS
+        wide = [c for c in compared if abs(c.auc - 0.5) >= SIZE_AUC_MARGIN]
+        if wide:
+            c = wide[0]
+            message = (
+                f"No clear file-size difference, {who(c)}: {_size_words(c)}; with "
+                f"{len(real_sizes)} real images this may be chance (p = {c.p_value:.2g})"
+            )
+        else:
+            each = "" if one_model else ", for each model and all fakes pooled"
+            message = (
+                f"File sizes give nothing away{each} (a random fake file is larger than a "
+                f"random real one with probability {pooled.auc:.2f}, where 0.5 = no information)"
+            )
+    stale = sum(1 for s in images if not s.canonical)
+    if stale:
+        message += (
+            f". {stale} of {len(images)} files are not stored in the form they are served in "
+            "(an uncompressed PNG of one length for the whole study, as every import stores "
+            "them): raters get one length all the same, but the server converts these files "
+            "each time it serves them, which takes longer than reading one"
+        )
+    return AuditCheck("file sizes", verdict, message + "."), pooled, by_model
 
 
 def _masks_check(study: Study, masks: list[_Stored], images: list[_Stored]) -> AuditCheck:
@@ -276,7 +385,8 @@ def _masks_check(study: Study, masks: list[_Stored], images: list[_Stored]) -> A
 
 def study_audit(*, study: Study) -> AuditReport:
     """Reopen every stored file of `study` and look for anything that tells real from fake."""
-    stored = [_reopen(image) for image in Image.objects.filter(study=study).order_by("id")]
+    images = Image.objects.filter(study=study).select_related("model").order_by("id")
+    stored = [_reopen(image) for image in images]
     broken = [s for s in stored if s.error]
     readable = [s for s in stored if not s.error]
     real = [s for s in readable if s.label == "real"]
@@ -292,7 +402,7 @@ def study_audit(*, study: Study) -> AuditReport:
                 f"{broken[0].error}",
             )
         )
-    auc = accuracy = None
+    pooled, by_model = None, {}
     if not real or not fake:
         checks.append(
             AuditCheck(
@@ -316,7 +426,7 @@ def study_audit(*, study: Study) -> AuditReport:
         checks.append(_same_everywhere("mode", real, fake, "mode"))
         checks.append(_metadata_check(real, fake))
         checks.append(_file_name_check(real + fake))
-        size_check, auc, accuracy = _file_size_check(real, fake)
+        size_check, pooled, by_model = _file_size_check(real, fake)
         checks.append(size_check)
         checks.append(_masks_check(study, masks, real + fake))
     verdict = max((c.verdict for c in checks), key=_RANK.__getitem__, default=PASS)
@@ -327,6 +437,7 @@ def study_audit(*, study: Study) -> AuditReport:
         real=len(real),
         fake=len(fake),
         masks=len(masks),
-        size_auc=auc,
-        size_accuracy=accuracy,
+        size_auc=pooled.auc if pooled else None,
+        size_accuracy=pooled.accuracy if pooled else None,
+        size_by_model=by_model,
     )

@@ -1,13 +1,16 @@
 """One image file of an import: read it safely (content decides the format, decompression
 bombs are refused) and normalise it, so that nothing but the picture differs between real
 and fake: oriented, converted to 8-bit sRGB, cropped and resized to the study's display size,
-stripped of metadata and re-encoded as PNG with one encoder setting."""
+stripped of metadata and stored as an uncompressed PNG whose every byte but the pixels and
+their checksums depends only on the width and height (`png_canonical`)."""
 
 from __future__ import annotations
 
 import hashlib
 import io
+import struct
 import warnings
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,7 +28,7 @@ MAX_PIXELS = 50_000_000
 # Transparent pixels are composited over a neutral grey: the same for real and fake, and
 # neither black nor white, which a model's or a camera's backgrounds might favour.
 GREY = (128, 128, 128)
-# One encoder and one setting for every image of every study.
+# Masks (which are not labelled) are stored compressed, with one encoder and one setting.
 PNG_OPTIONS = {"format": "PNG", "compress_level": 6, "optimize": False}
 
 # Pillow keys that describe how a file was encoded rather than anything about the picture or
@@ -267,12 +270,9 @@ def image_normalise(path: Path, target: tuple[int, int]) -> Normalised:
     elif cropped_size != rgb.size:
         rgb = rgb.crop(box)
 
-    # A new image from the raw pixels carries nothing of the source file: Pillow would
-    # otherwise write an ICC profile left in .info back into the PNG.
-    clean = PILImage.frombytes("RGB", rgb.size, rgb.tobytes())
-    raw = clean.tobytes()
-    buffer = io.BytesIO()
-    clean.save(buffer, **PNG_OPTIONS)
+    # Written from the raw pixels alone, so nothing of the source file can ride along (Pillow
+    # would write an ICC profile left in .info back into a PNG it saves).
+    raw = rgb.tobytes()
     if source_format != "PNG":
         changes["format"] = f"{source_format}->PNG"
     if frames > 1:
@@ -280,11 +280,103 @@ def image_normalise(path: Path, target: tuple[int, int]) -> Normalised:
     if metadata:
         changes["metadata_removed"] = metadata
     return Normalised(
-        png=buffer.getvalue(), sha256=hashlib.sha256(raw).hexdigest(), changes=changes
+        png=png_canonical(raw, width=rgb.size[0], height=rgb.size[1]),
+        sha256=hashlib.sha256(raw).hexdigest(),
+        changes=changes,
     )
 
 
-# --- Checking the arguments ----------------------------------------------------------------
+# --- The stored and served form of task and qualification images ---------------------------
+#
+# A compressed file's length follows its content (a real photo that began as a JPEG compresses
+# better than a noisy fake), and a browser can read every byte it is served. So task and
+# qualification images are stored, and served, as PNGs without compression: 8-bit RGB, one
+# IDAT chunk holding a zlib stream of "stored" deflate blocks of a fixed size, no ancillary
+# chunk. Every byte apart from the pixels and the checksums over them (Adler-32, CRC-32) is a
+# function of width and height alone, so every image of a study has the same length and the
+# same layout.
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+# The largest payload of a stored deflate block.
+STORED_BLOCK = 65_535
+# zlib header: deflate with a 32 KiB window, "fastest" level, no preset dictionary (0x7801 is
+# a multiple of 31, as the zlib format requires).
+_ZLIB_HEADER = b"\x78\x01"
+# Signature 8, IHDR 12 + 13, IDAT 12, zlib header 2 and Adler-32 4, IEND 12.
+PNG_CANONICAL_OVERHEAD = 8 + 25 + 12 + 2 + 4 + 12
 
 
-# --- The import ----------------------------------------------------------------------------
+def png_canonical_length(*, width: int, height: int) -> int:
+    """The length in bytes of every canonical PNG of this size: the pixels (3 bytes each), one
+    filter byte per row, 5 bytes per stored block and PNG_CANONICAL_OVERHEAD."""
+    raw = height * (1 + 3 * width)
+    return raw + 5 * -(-raw // STORED_BLOCK) + PNG_CANONICAL_OVERHEAD
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def _canonical_from_rows(rows: bytes, width: int, height: int) -> bytes:
+    """The PNG of `rows` (each a 0 filter byte and the row's RGB values)."""
+    blocks = []
+    for start in range(0, len(rows), STORED_BLOCK):
+        payload = rows[start : start + STORED_BLOCK]
+        final = start + STORED_BLOCK >= len(rows)
+        size = len(payload)
+        blocks.append(struct.pack("<BHH", 1 if final else 0, size, size ^ 0xFFFF) + payload)
+    stream = _ZLIB_HEADER + b"".join(blocks) + struct.pack(">I", zlib.adler32(rows))
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8-bit RGB, no interlace
+    return PNG_SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", stream) + _chunk(b"IEND", b"")
+
+
+def png_canonical(pixels: bytes, *, width: int, height: int) -> bytes:
+    """The canonical PNG of `pixels`: 8-bit RGB values, row after row (Pillow's tobytes() of an
+    RGB image)."""
+    if width < 1 or height < 1 or len(pixels) != 3 * width * height:
+        raise ValueError(f"{len(pixels)} bytes are not the RGB pixels of a {width}x{height} image")
+    rows = np.zeros((height, 1 + 3 * width), dtype=np.uint8)
+    rows[:, 1:] = np.frombuffer(pixels, dtype=np.uint8).reshape(height, 3 * width)
+    return _canonical_from_rows(rows.tobytes(), width, height)
+
+
+def png_canonical_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) if `data` is a canonical PNG, byte for byte; otherwise None. Takes the
+    same time for any two files of one size, whatever their pixels."""
+    if len(data) < 33 or not data.startswith(PNG_SIGNATURE) or data[12:16] != b"IHDR":
+        return None
+    width, height = struct.unpack(">II", data[16:24])
+    if not (0 < width <= MAX_PIXELS and 0 < height <= MAX_PIXELS and width * height <= MAX_PIXELS):
+        return None
+    if len(data) != png_canonical_length(width=width, height=height):
+        return None
+    rows_length = height * (1 + 3 * width)
+    start = 8 + 25 + 8 + 2  # the first stored block's header, after the zlib header
+    parts = []
+    for offset in range(0, rows_length, STORED_BLOCK):
+        size = min(STORED_BLOCK, rows_length - offset)
+        at = start + offset + 5 * (offset // STORED_BLOCK) + 5
+        parts.append(data[at : at + size])
+    rows = b"".join(parts)
+    if len(rows) != rows_length or any(rows[:: 1 + 3 * width]):  # every filter byte 0
+        return None
+    if _canonical_from_rows(rows, width, height) != data:
+        return None
+    return width, height
+
+
+def png_canonical_from_file(data: bytes, *, size: tuple[int, int] | None = None) -> bytes:
+    """Any stored image file (a PNG written some other way, say) in the canonical form, at
+    `size` if given (centre-cropped and resized as at import), else at its own size. Raises
+    Unusable if the file cannot be decoded."""
+    try:
+        with PILImage.open(io.BytesIO(data), formats=ACCEPTED_FORMATS) as picture:
+            picture.load()
+            rgb = picture.convert("RGB")
+    except (OSError, SyntaxError, ValueError, EOFError, UnidentifiedImageError) as error:
+        raise Unusable(f"unreadable: {error}") from None
+    except PILImage.DecompressionBombError as error:
+        raise Unusable(f"too large to decode safely: {error}") from None
+    if size is not None and rgb.size != tuple(size):
+        rgb = rgb.resize(tuple(size), PILImage.Resampling.LANCZOS, box=_crop_box(rgb.size, size))
+    return png_canonical(rgb.tobytes(), width=rgb.size[0], height=rgb.size[1])

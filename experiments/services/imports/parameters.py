@@ -15,6 +15,20 @@ MAX_DISPLAY_SIDE = 4096
 MAX_MASKS = 1000
 # A new study starts as a draft or live, never closed.
 IMPORT_STATUSES = (Study.Status.DRAFT, Study.Status.LIVE)
+# Feedback was on or off before it said when it is given: true in an older parameter file,
+# API call or script still means after every answer, and false never.
+LEGACY_FEEDBACK = {True: Study.Feedback.EVERY_TRIAL, False: Study.Feedback.NONE}
+_LEGACY_FEEDBACK_TEXT = {"true": True, "false": False}
+
+
+def feedback_value(value: Any) -> Any:
+    """A feedback parameter as Study.feedback takes it: true and false (also as the text a
+    form sends) become every_trial and none; anything else is left for validation."""
+    if isinstance(value, str) and value.strip().lower() in _LEGACY_FEEDBACK_TEXT:
+        value = _LEGACY_FEEDBACK_TEXT[value.strip().lower()]
+    if isinstance(value, bool):
+        return LEGACY_FEEDBACK[value]
+    return value
 
 
 def staircase_bounds_problem(study: Study) -> str | None:
@@ -48,6 +62,8 @@ def study_build(
             f"(known: {', '.join(PROTOCOL_PARAMETERS)})"
         )
     known = {key: value for key, value in params.items() if key in PROTOCOL_PARAMETERS}
+    if "feedback" in known:
+        known["feedback"] = feedback_value(known["feedback"])
     if status not in IMPORT_STATUSES:
         problems.append(f"status: {status!r} is not one of {', '.join(IMPORT_STATUSES)}")
     if owner is None or getattr(owner, "pk", None) is None:

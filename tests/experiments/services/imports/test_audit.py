@@ -1,5 +1,6 @@
 """The leak audit: it passes a study whose files differ only in their pictures, fails one whose
-real and fake files differ in format, size, mode, metadata or name, and reports file sizes."""
+real and fake files differ in format, size, mode, metadata or name, and warns when stored file
+sizes tell them apart; it compares the reals with each model's fakes separately."""
 
 import numpy as np
 import pytest
@@ -9,7 +10,7 @@ from PIL import Image as PILImage
 from experiments.models import Image
 from experiments.services.imports.audit import study_audit
 from experiments.services.imports.study import study_create
-from tests.factories import study_make, user_make
+from tests.factories import image_make, study_make, user_make
 from tests.pictures import (
     SMALL,
     crafted,
@@ -44,6 +45,8 @@ def test_an_imported_study_passes_and_the_summary_lists_every_check(tmp_path):
     )
     audit = study_audit(study=report.study)
     assert audit.reasons == [] and audit.verdict == "pass"
+    # Stored as served: uncompressed, one length for the study (32 x 32 x 3 + 32 + 5 + 63).
+    assert {image.file.size for image in report.study.images.exclude(role="mask")} == {3172}
     summary = audit.summary()
     assert summary.startswith(
         f'Leak audit of study "Clean" (public id {report.study.public_id}): PASS'
@@ -56,6 +59,8 @@ def test_an_imported_study_passes_and_the_summary_lists_every_check(tmp_path):
         "[pass] metadata: no stored file carries metadata",
         "[pass] file names: every file is named after its random public id, all .png",
         "[pass] masks: 4 masks, same format, size and mode as the images",
+        "[pass] file sizes: every image is stored as served, uncompressed, 3,172 bytes: sizes "
+        "say nothing",
     ):
         assert line in summary
 
@@ -100,36 +105,124 @@ def test_a_colour_mode_that_differs_fails_on_mode():
     assert verdicts(study_audit(study=study))["mode"] == "fail"
 
 
-def test_fakes_in_much_larger_files_are_reported_and_raters_cannot_see_it():
+def test_fakes_in_much_larger_files_warn_and_say_what_the_stored_files_give_away():
     study = crafted(
         real=[encoded(flat(i)) for i in range(12)], fake=[encoded(noisy(i)) for i in range(12)]
     )
     audit = study_audit(study=study)
     assert audit.size_auc == 1.0 and audit.size_accuracy == 1.0
-    # Served padded to one length (tests/experiments/test_rater_leaks.py), so it passes...
-    assert verdicts(audit)["file sizes"] == "pass"
-    # ...and still says what the stored files would give away.
+    assert verdicts(audit)["file sizes"] == "warn"
     (check,) = [c for c in audit.checks if c.name == "file sizes"]
     assert check.message.startswith(
         "Stored file sizes would let someone guess real vs fake 100% of the time with one size "
-        "threshold (50% is chance): fake files are larger"
+        "threshold (50% is chance): fake files are 31.1 times larger: median fake 3.2 kB, real "
+        "0.1 kB"
     )
-    assert "every image is served padded to one length" in check.message
+    # Files stored some other way than by an import: raters still get one length (converted
+    # when served), and the audit says so.
+    assert "24 of 24 files are not stored in the form they are served in" in check.message
 
 
 def test_file_sizes_drawn_alike_give_nothing_away():
     study = crafted(
-        real=[encoded(noisy(i)) for i in range(12)],
-        fake=[encoded(noisy(100 + i)) for i in range(12)],
+        real=[encoded(picture(seed=i)) for i in range(12)],
+        fake=[encoded(picture(seed=100 + i)) for i in range(12)],
     )
     audit = study_audit(study=study)
-    # The check passes whatever the sizes say (raters are served padded files), so only its
-    # message and the statistics tell alike from telling.
     (check,) = [c for c in audit.checks if c.name == "file sizes"]
-    assert check.message.startswith("File sizes give nothing away")
+    assert check.verdict == "pass"
+    assert check.message.startswith("File sizes give nothing away (")
     assert "would let someone guess" not in check.message
     assert abs(audit.size_auc - 0.5) < 0.1
     assert audit.size_accuracy < 0.75
+
+
+def two_model_study(*, real, models: dict[str, list[bytes]], names: dict[str, str] | None = None):
+    """A study of the given encoded reals and each model's encoded fakes, stored as they are."""
+    study = study_make(method="inf", models=tuple(models))
+    names = names or {}
+    for data in real:
+        stored(study, data, name=names.get("real", "upload.png"))
+    for model in study.models.all():
+        for data in models[model.name]:
+            stored(study, data, model=model, name=names.get(model.name, "upload.png"))
+    return study
+
+
+def test_one_models_files_twenty_times_smaller_than_the_reals_warn_when_pooled_fakes_look_fine():
+    # One model's files are larger than the reals, the other's 20+ times smaller: pooled, the
+    # fakes are larger than a real one half of the time, just as chance would have it.
+    study = two_model_study(
+        real=[encoded(picture(seed=i)) for i in range(12)],
+        models={
+            "noisy-gan": [encoded(noisy(i)) for i in range(6)],
+            "tiny-gan": [encoded(flat(i)) for i in range(6)],
+        },
+    )
+    audit = study_audit(study=study)
+    assert audit.size_auc == 0.5  # what the pooled audit saw, and passed
+    tiny = audit.size_by_model["tiny-gan"]
+    assert tiny.median_real / tiny.median_fake > 20
+    assert tiny.auc == 0.0 and tiny.accuracy == 1.0 and tiny.telling
+    assert audit.size_by_model["noisy-gan"].auc == 1.0
+    (check,) = [c for c in audit.checks if c.name == "file sizes"]
+    assert check.verdict == "warn" and audit.verdict == "warn"
+    assert "real vs tiny-gan 100% of the time with one size threshold" in check.message
+    assert "fake files are 28.4 times smaller: median fake 0.1 kB, real 2.9 kB" in check.message
+    assert "real vs noisy-gan 100% of the time" in check.message
+    assert "all fakes pooled" not in check.message  # the pool alone would have said nothing
+    assert any(reason.startswith("file sizes: Stored file sizes") for reason in audit.reasons)
+    assert set(audit.as_dict()["size_by_model"]) == {"noisy-gan", "tiny-gan"}
+
+
+def test_one_models_jpegs_among_png_reals_and_pngs_fail_naming_that_model():
+    study = two_model_study(
+        real=[encoded(picture(seed=i)) for i in range(4)],
+        models={
+            "gan-a": [encoded(picture(seed=10 + i)) for i in range(4)],
+            "gan-b": [encoded(picture(seed=20 + i), "JPEG") for i in range(4)],
+        },
+        names={"gan-b": "upload.jpg"},
+    )
+    audit = study_audit(study=study)
+    assert (
+        "format: real images: PNG (4); fakes of gan-b: JPEG (4); this alone tells them apart"
+        in audit.reasons
+    )
+    assert "gan-a" not in next(r for r in audit.reasons if r.startswith("format"))
+    names = next(r for r in audit.reasons if r.startswith("file names"))
+    assert "fake of gan-b .jpg (4)" in names and "fake of gan-a .png (4)" in names
+
+
+def test_metadata_in_one_models_files_is_counted_for_that_model():
+    info = PILImage.Exif()
+    info[0x0131] = "generator 1.0"
+    study = two_model_study(
+        real=[encoded(picture(seed=i)) for i in range(3)],
+        models={
+            "gan-a": [encoded(picture(seed=10 + i)) for i in range(3)],
+            "gan-b": [encoded(picture(seed=20 + i), exif=info.tobytes()) for i in range(3)],
+        },
+    )
+    audit = study_audit(study=study)
+    assert "metadata: 3 stored files still carry metadata: 3 fake of gan-b (exif 3)" in (
+        audit.reasons
+    )
+
+
+def test_a_file_stored_some_other_way_next_to_imported_ones_is_counted(tmp_path):
+    report = study_create(
+        owner=user_make(),
+        name="Mostly clean",
+        method="inf",
+        real_dir=plain_real_folder(tmp_path, count=6),
+        model_dirs={"m": fake_folder(tmp_path, "m", count=6, fmt="JPEG", seed=50)},
+        params=SMALL,
+        rng=np.random.default_rng(0),
+    )
+    image_make(report.study, data=encoded(picture(seed=99)), size=(32, 32))
+    (check,) = [c for c in study_audit(study=report.study).checks if c.name == "file sizes"]
+    assert "1 of 13 files are not stored in the form they are served in" in check.message
 
 
 def test_a_file_named_after_the_researchers_file_fails_on_file_names():
@@ -180,5 +273,6 @@ def test_the_study_page_gets_plain_values():
         real=[encoded(flat(i)) for i in range(12)], fake=[encoded(noisy(i)) for i in range(12)]
     )
     values = study_audit(study=study).as_dict()
-    assert values["verdict"] == "pass" and values["size_auc"] == 1.0
+    assert values["verdict"] == "warn" and values["size_auc"] == 1.0
+    assert values["size_by_model"]["model-a"]["accuracy"] == 1.0
     assert {c["name"] for c in values["checks"]} >= {"format", "metadata", "file sizes"}

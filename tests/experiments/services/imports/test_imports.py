@@ -238,10 +238,12 @@ def test_the_report_counts_each_model_and_the_summary_says_so(tmp_path):
 
 def test_study_parameters_and_status_are_set_from_the_arguments(tmp_path):
     report = import_mixed(
-        tmp_path, params={**SMALL, "raters_per_model": 12, "feedback": False}, status="live"
+        tmp_path,
+        params={**SMALL, "raters_per_model": 12, "feedback": "qualification"},
+        status="live",
     )
     study = Study.objects.get(pk=report.study.pk)
-    assert (study.raters_per_model, study.feedback, study.status) == (12, False, "live")
+    assert (study.raters_per_model, study.feedback, study.status) == (12, "qualification", "live")
     assert (study.qualification_trials, study.inf_trials) == (2, 4)
 
 
@@ -347,3 +349,45 @@ def test_the_same_seed_reserves_the_same_qualification_reals(tmp_path):
     assert reserved(2) == first
     # The seed, not the folder, decides which one.
     assert len(set().union(*(reserved(3 + seed, seed=seed) for seed in range(4)))) > 1
+
+
+@pytest.mark.parametrize(
+    ("given", "stored"),
+    [
+        (True, "every_trial"),
+        (False, "none"),
+        ("true", "every_trial"),
+        ("qualification", "qualification"),
+    ],
+)
+def test_an_older_parameter_files_feedback_true_or_false_still_means_every_trial_or_none(
+    given, stored
+):
+    from experiments.services.imports.parameters import study_build
+
+    owner = user_make()
+    study, problems = study_build(
+        owner=owner,
+        name="Faces",
+        method="time",
+        status="draft",
+        params={"feedback": given},
+        display_size=None,
+        masks=20,
+    )
+    assert problems == [] and study.feedback == stored
+
+
+def test_a_feedback_value_that_is_neither_is_a_problem():
+    from experiments.services.imports.parameters import study_build
+
+    _, problems = study_build(
+        owner=user_make(),
+        name="Faces",
+        method="time",
+        status="draft",
+        params={"feedback": "sometimes"},
+        display_size=None,
+        masks=20,
+    )
+    assert any(p.startswith("feedback:") for p in problems)
