@@ -1,4 +1,4 @@
-"""The rater's pages (landing, MTurk's preview, start, task, finish) and the images they
+"""The rater's pages (landing, MTurk's preview, device, start, task, finish) and the images they
 fetch. Thin: who the rater is comes from experiments.recruiting.arrival, their session from
 experiments.rating.lifecycle, how they leave from experiments.recruiting.finish, the images
 from experiments.rating.images; nothing here tells real from fake. The pages may be framed
@@ -6,12 +6,22 @@ by MTurk's worker sites only (experiments.recruiting.framing)."""
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from experiments.models import RaterSession, Study
+from experiments.rating.display import (
+    DEVICE_REQUIREMENTS,
+    DeviceReportInvalid,
+    device_problems,
+    device_report_read,
+    display_settings,
+)
+from experiments.rating.expiry import idle_reason, sessions_expire
 from experiments.rating.images import (
     ImageRefused,
     ServedImage,
@@ -20,9 +30,11 @@ from experiments.rating.images import (
     trial_image_serve,
 )
 from experiments.rating.lifecycle import (
+    SessionRefused,
     arrival_session,
+    browser_id,
+    new_session_refusal,
     rater_arrive,
-    rater_session_key,
     session_held,
     session_outcome,
     study_takes_new_raters,
@@ -70,8 +82,46 @@ def _landing(
         # A crowd worker who does not agree is sent back to the platform with its outcome.
         "can_decline": arrival.source != Source.LINK,
         "error": error,
+        "device_check": _device_check_data(study, arrival),
     }
     return render(request, "rater/landing.html", context, status=status)
+
+
+def _arrival_query(arrival: Arrival) -> str:
+    return urlencode(arrival.passed_on())
+
+
+def _device_check_data(study: Study, arrival: Arrival) -> dict:
+    """What the landing page's device check (static/js/device_check.js) measures against, and
+    where it sends a device that fails (the device page, with the rater's platform ids)."""
+    return {
+        "display": display_settings(study),
+        "requirements": DEVICE_REQUIREMENTS,
+        "device_url": reverse("experiments:rater_device", args=[study.public_id])
+        + "?"
+        + _arrival_query(arrival),
+    }
+
+
+def _device_page(
+    request: HttpRequest, study: Study, arrival: Arrival, problems: list, *, status: int = 200
+) -> HttpResponse:
+    """Why this device cannot take the study, and the platform's "incompatible device" outcome
+    (Prolific's code_device; MTurk: return the HIT). Nothing is stored, no session started."""
+    finishing = finish.finish_for(study=study, outcome=finish.DEVICE, source=arrival.source)
+    retry = any(problem.retry for problem in problems)
+    landing = reverse("experiments:rater_landing", args=[study.public_id])
+    query = _arrival_query(arrival)
+    again = f"{landing}?{query}" if query else landing
+    context = {
+        "problems": problems,
+        "finish": finishing,
+        # Back to Prolific at once only when checking again cannot help; otherwise the
+        # participant reads why, and goes back with the link when they choose to.
+        "finish_data": {"redirect_url": "" if retry else finishing.redirect_url, "post": False},
+        "retry_url": again if retry else "",
+    }
+    return render(request, "rater/device.html", context, status=status)
 
 
 def _finished(
@@ -89,12 +139,27 @@ def _finished(
             "post": bool(finishing.post_url),
         },
         "task_url": reverse("experiments:rater_task", args=[study.public_id]),
+        "idle_minutes": study.idle_minutes,
+        "end_reason": session.end_reason if session is not None else "",
+        "idle_ended": session is not None and session.end_reason == idle_reason(study),
     }
     return render(request, "rater/done.html", context)
 
 
 def _refused(request: HttpRequest, message: str) -> HttpResponse:
     return render(request, "rater/refused.html", {"message": message}, status=400)
+
+
+def _cannot_start(
+    request: HttpRequest, study: Study, refused: SessionRefused, arrival: Arrival
+) -> HttpResponse:
+    """Why this browser cannot take part (or continue) here; it is shown nothing of any
+    session. A rater who took part in another study of an exclusive group leaves as a crowd
+    platform expects of someone it should not have sent (return the submission or the HIT)."""
+    if refused.code == "other_study":
+        return _finished(request, study, outcome=finish.OTHER_STUDY, arrival_source=arrival.source)
+    context = {"message": refused.message, "source": arrival.source}
+    return render(request, "rater/cannot_start.html", context, status=409)
 
 
 @require_GET
@@ -108,7 +173,31 @@ def rater_landing(request: HttpRequest, study: str) -> HttpResponse:
     if arrival.preview:
         # MTurk's preview: what the task is, an example image, no way to start, no session.
         return render(request, "rater/preview.html", _study_context(study_obj))
-    existing = arrival_session(study=study_obj, browser_session=request.session, arrival=arrival)
+    sessions_expire(study_obj)
+    try:
+        existing = arrival_session(
+            study=study_obj, browser_session=request.session, arrival=arrival
+        )
+        refused = (
+            existing is None
+            and study_obj.group_id
+            and new_session_refusal(
+                study_obj, external_id=arrival.external_id, browser=browser_id(request.session)
+            )
+        )
+        if refused:
+            raise refused
+    except SessionRefused as refused:
+        return _cannot_start(request, study_obj, refused, arrival)
+    if existing is not None and existing.status in RaterSession.ENDED:
+        # A rater whose session is over (finished, abandoned...) is told so, not asked again.
+        return _finished(
+            request,
+            study_obj,
+            outcome=session_outcome(existing),
+            arrival_source=existing.source,
+            session=existing,
+        )
     # A crowd worker whom the study cannot take, or anyone once it is full, leaves with the
     # "full" outcome (and Prolific's code for it); a plain link to a closed study says so.
     takes = existing is not None or study_takes_new_raters(study_obj)
@@ -132,6 +221,14 @@ def rater_start(request: HttpRequest, study: str) -> HttpResponse:
         return _finished(
             request, study_obj, outcome=finish.NO_CONSENT, arrival_source=arrival.source
         )
+    # The landing page's device check (absent: no check ran, e.g. a script: accepted).
+    try:
+        report = device_report_read(request.POST)
+    except DeviceReportInvalid as invalid:
+        return _refused(request, f"The device check's results cannot be read: {invalid}.")
+    problems = device_problems(report) if report is not None else []
+    if problems:
+        return _device_page(request, study_obj, arrival, problems, status=409)
     if not request.POST.get("consent"):
         return _landing(
             request,
@@ -143,10 +240,12 @@ def rater_start(request: HttpRequest, study: str) -> HttpResponse:
     try:
         session = rater_arrive(
             study=study_obj,
-            held=session_held(study=study_obj, browser_session=request.session),
+            browser_session=request.session,
             arrival=arrival,
             user_agent=request.headers.get("User-Agent", ""),
         )
+    except SessionRefused as refused:
+        return _cannot_start(request, study_obj, refused, arrival)
     except ProtocolError as error:
         # A crowd worker whom the study cannot take leaves with the "full" outcome (and
         # Prolific's code for it), as does anyone once the study is full.
@@ -154,14 +253,37 @@ def rater_start(request: HttpRequest, study: str) -> HttpResponse:
         if error.code == "study_full" or (error.code in NOT_TAKING and not link):
             return _finished(request, study_obj, outcome=finish.FULL, arrival_source=arrival.source)
         return _landing(request, study_obj, arrival, error=error.message, status=409)
-    request.session[rater_session_key(study_obj.public_id)] = session.id
+    if session.status in RaterSession.ENDED:
+        return redirect("experiments:rater_done", study=study_obj.public_id)
     return redirect("experiments:rater_task", study=study_obj.public_id)
+
+
+@require_GET
+@mturk_frameable
+def rater_device(request: HttpRequest, study: str) -> HttpResponse:
+    """Where the landing page's device check sends a device that fails, its measurements on
+    the address; a device that passes (or no measurements) goes back to the landing page."""
+    study_obj = get_object_or_404(Study, public_id=study)
+    try:
+        arrival = arrival_read(request.GET)
+        report = device_report_read(request.GET)
+    except ArrivalRefused as refused:
+        return _refused(request, str(refused))
+    except DeviceReportInvalid as invalid:
+        return _refused(request, f"The device check's results cannot be read: {invalid}.")
+    problems = device_problems(report) if report is not None else []
+    if arrival.preview or not problems:
+        landing = reverse("experiments:rater_landing", args=[study_obj.public_id])
+        query = urlencode([(k, v) for k, v in request.GET.items() if not k.startswith("device_")])
+        return redirect(f"{landing}?{query}" if query else landing)
+    return _device_page(request, study_obj, arrival, problems)
 
 
 @require_GET
 @mturk_frameable
 def rater_task(request: HttpRequest, study: str) -> HttpResponse:
     study_obj = get_object_or_404(Study, public_id=study)
+    sessions_expire(study_obj)
     if session_held(study=study_obj, browser_session=request.session) is None:
         return redirect("experiments:rater_landing", study=study_obj.public_id)
     rater_data = {
@@ -176,6 +298,7 @@ def rater_task(request: HttpRequest, study: str) -> HttpResponse:
 @mturk_frameable
 def rater_done(request: HttpRequest, study: str) -> HttpResponse:
     study_obj = get_object_or_404(Study, public_id=study)
+    sessions_expire(study_obj)
     session = session_held(study=study_obj, browser_session=request.session)
     if session is None:
         return redirect("experiments:rater_landing", study=study_obj.public_id)

@@ -23,7 +23,13 @@ from django.utils import timezone
 
 from experiments.models import Payment, PlatformToken, RaterSession, Study
 from experiments.recruiting.links import prolific_study_url
-from experiments.services.payments import base_due_cents, cents_as_amount, rater_pay_list
+from experiments.services.payments import (
+    base_due_cents,
+    cents_as_amount,
+    payment_excluded,
+    rater_pay_list,
+    session_earned_status,
+)
 from experiments.services.problems import InputProblems
 from experiments.services.progress import progress_announce
 from experiments.services.study_texts import minutes_shown
@@ -45,6 +51,11 @@ PARTICIPANT_ID = re.compile(r"^[0-9A-Za-z]{1,64}$")
 AWAITING_REVIEW, APPROVED, REJECTED = "AWAITING REVIEW", "APPROVED", "REJECTED"
 RETURNED, TIMED_OUT = "RETURNED", "TIMED-OUT"
 GONE = (RETURNED, TIMED_OUT)
+# What an abandoned session's end_reason says when Prolific ended it.
+ENDED_BY_PROLIFIC = {
+    RETURNED: "the submission was returned on Prolific",
+    TIMED_OUT: "the submission timed out on Prolific",
+}
 
 # One completion code per outcome. The code types are the enum of "Create a draft study"
 # (docs.prolific.com/api-reference/studies/create-study: COMPLETED, FAILED_ATTENTION_CHECK,
@@ -61,6 +72,8 @@ CODE_TYPES = (
     ("code_screened_out", "FAILED_ATTENTION_CHECK"),
     ("code_no_consent", "NO_CONSENT"),
     ("code_full", "OTHER"),
+    # The device check before consent failed (experiments.rating.display).
+    ("code_device", "INCOMPATIBLE_DEVICE"),
 )
 # The rater answers with the keyboard and the exposures are timed to the display's frames.
 DEVICES = ["desktop"]
@@ -543,6 +556,9 @@ class SyncReport:
     unconfirmed: list[str] = field(default_factory=list)
     to_approve: list[str] = field(default_factory=list)
     odd: list[str] = field(default_factory=list)
+    # Awaiting review, and excluded here after completing: left for the researcher unless
+    # --include-excluded (the reason of each).
+    excluded: list[str] = field(default_factory=list)
     currency: str = ""
     stopped: str = ""
 
@@ -585,11 +601,15 @@ def _submission_for(
     return submissions[0]
 
 
-def prolific_submissions_sync(*, study: Study, approve: bool = False) -> SyncReport:
+def prolific_submissions_sync(
+    *, study: Study, approve: bool = False, include_excluded: bool = False
+) -> SyncReport:
     """Read every submission of the study on Prolific and bring back what they say: sessions
     still in progress here whose submission was returned or timed out become abandoned; with
     approve, every submission awaiting review whose session is completed here is approved (its
-    base pay recorded first). Answers are never touched; a rerun approves nothing twice."""
+    base pay recorded first). A rater excluded after completing earned the pay but is left
+    for the researcher (report.excluded), unless include_excluded. Answers are never touched;
+    a rerun approves nothing twice."""
     study_id = _prolific_id_of(study)
     client = prolific_client_for(study=study)
     listed = client.submissions_list(study_id)
@@ -618,14 +638,17 @@ def prolific_submissions_sync(*, study: Study, approve: bool = False) -> SyncRep
             report.odd.append(f"Participant {pid} completed here but has no submission there.")
 
     for session, submission in pairs:
-        _sync_one(session, submission, report)
+        _sync_one(session, submission, report, include_excluded=include_excluded)
     if report.abandoned:
         progress_announce(study)
     if approve:
         for session, submission in pairs:
             if submission["status"] != AWAITING_REVIEW:
                 continue
-            if session.status != RaterSession.Status.COMPLETED:
+            excluded = payment_excluded(session)
+            if session.status != RaterSession.Status.COMPLETED and not (
+                include_excluded and excluded
+            ):
                 continue
             try:
                 _approve_one(client, study, session, submission, report)
@@ -642,7 +665,13 @@ def prolific_submissions_sync(*, study: Study, approve: bool = False) -> SyncRep
     return report
 
 
-def _sync_one(session: RaterSession, submission: dict[str, Any], report: SyncReport) -> None:
+def _sync_one(
+    session: RaterSession,
+    submission: dict[str, Any],
+    report: SyncReport,
+    *,
+    include_excluded: bool = False,
+) -> None:
     pid, status = session.external_id, submission["status"]
     completed = session.status == RaterSession.Status.COMPLETED
     if status in GONE:
@@ -651,7 +680,11 @@ def _sync_one(session: RaterSession, submission: dict[str, Any], report: SyncRep
             # meanwhile keeps their completion.
             ended = RaterSession.objects.filter(
                 pk=session.pk, status__in=RaterSession.IN_PROGRESS
-            ).update(status=RaterSession.Status.ABANDONED, finished_at=timezone.now())
+            ).update(
+                status=RaterSession.Status.ABANDONED,
+                finished_at=timezone.now(),
+                end_reason=ENDED_BY_PROLIFIC[status],
+            )
             if ended:
                 report.abandoned.append(f"{pid} ({status} on Prolific)")
         elif completed:
@@ -660,8 +693,10 @@ def _sync_one(session: RaterSession, submission: dict[str, Any], report: SyncRep
                 "Prolific: they are not paid through it; decide on Prolific (e.g. a bonus)."
             )
     elif status == AWAITING_REVIEW:
-        if completed:
+        if completed or (include_excluded and payment_excluded(session)):
             report.to_approve.append(pid)
+        elif payment_excluded(session):
+            report.excluded.append(f"{pid} (excluded: {session.excluded_reason})")
         elif session.status in RaterSession.IN_PROGRESS:
             report.odd.append(
                 f"Participant {pid} submitted on Prolific but is still {session.status} here."
@@ -707,7 +742,7 @@ def _approve_one(
             session=session,
             kind=Payment.Kind.BASE,
             defaults={
-                "amount_cents": base_due_cents(study, status=session.status),
+                "amount_cents": base_due_cents(study, status=session_earned_status(session)),
                 "currency": study.currency,
                 "request_token": f"prolific-base-{session.public_id}",
             },
@@ -755,6 +790,8 @@ class BonusReport:
     unconfirmed: dict[str, list[BonusLine]] = field(default_factory=dict)  # batch -> lines
     already_paid: list[BonusLine] = field(default_factory=list)
     held_back: list[str] = field(default_factory=list)
+    # Raters excluded after completing, with a bonus earned: left out unless include_excluded.
+    excluded: list[str] = field(default_factory=list)
     abandoned_batches: list[str] = field(default_factory=list)
     stopped: str = ""
 
@@ -778,15 +815,21 @@ def _line(payment: Payment) -> BonusLine:
     )
 
 
-def _bonuses_due(study: Study, held_back: list[str]) -> dict[int, Any]:
+def _bonuses_due(
+    study: Study, report: BonusReport, *, include_excluded: bool = False
+) -> dict[int, Any]:
     """The completed Prolific raters with a bonus due (rater_pay_list), by session id; why
-    the others with one due are not paid here goes to held_back."""
+    the others with one due are not paid here goes to report.held_back, and the raters
+    excluded after completing (unless include_excluded) to report.excluded."""
+    held_back = report.held_back
     due = {}
     elsewhere = 0
     for row in rater_pay_list(study):
         if row.bonus_cents <= 0:
             continue
-        if row.source != RaterSession.Source.PROLIFIC:
+        if row.decide and not include_excluded:
+            report.excluded.append(f"{row.worker_id} (excluded: {row.excluded_reason})")
+        elif row.source != RaterSession.Source.PROLIFIC:
             elsewhere += 1
         elif not PARTICIPANT_ID.match(row.worker_id):
             held_back.append(f"{row.worker_id!r} is not a Prolific participant id: not paid.")
@@ -836,14 +879,15 @@ def unconfirmed_message(unconfirmed: dict[str, list[BonusLine]], *, study: Study
     )
 
 
-def prolific_bonuses_plan(*, study: Study) -> BonusReport:
+def prolific_bonuses_plan(*, study: Study, include_excluded: bool = False) -> BonusReport:
     """What a run would pay, from this server's records alone (nothing is sent, nothing
     changes): each completed Prolific rater's bonus not paid yet, and any bonuses whose
     payment is unknown (a run stops for those)."""
     report = BonusReport(currency=study.currency)
     rows = _bonus_rows(study)
     prepared = {p.session_id: p for p in _sort_rows(study, report, rows)}
-    for session_id, row in _bonuses_due(study, report.held_back).items():
+    due = _bonuses_due(study, report, include_excluded=include_excluded)
+    for session_id, row in due.items():
         if session_id in prepared:
             report.waiting.append(_line(prepared[session_id]))
         elif session_id not in rows:
@@ -903,13 +947,14 @@ class _Stop(Exception):
     """A run stops here; the message says what was and was not paid."""
 
 
-def prolific_bonuses_pay(*, study: Study) -> BonusReport:
+def prolific_bonuses_pay(*, study: Study, include_excluded: bool = False) -> BonusReport:
     """Pay each completed Prolific rater's bonus (bonus_due_cents) through bulk bonuses,
     recording every step so that nothing is paid twice: rows prepared, the bulk bonus's id
     stored on them, marked sent (committed) before Prolific is asked to pay, paid once it
     accepts. Bonuses sent whose payment was never confirmed stop the run before anything is
-    sent; only raters whose Prolific submission is theirs and approved are paid. Call it
-    outside any transaction, so that each step is committed as it is taken."""
+    sent; only raters whose Prolific submission is theirs and approved are paid, and raters
+    excluded after completing only with include_excluded. Call it outside any transaction,
+    so that each step is committed as it is taken."""
     report = BonusReport(currency=study.currency)
     rows = _bonus_rows(study)
     prepared = _sort_rows(study, report, rows)
@@ -925,7 +970,7 @@ def prolific_bonuses_pay(*, study: Study) -> BonusReport:
     for submission in client.submissions_list(study_id):
         by_participant[_participant_of(submission)].append(submission)
 
-    due = _bonuses_due(study, report.held_back)
+    due = _bonuses_due(study, report, include_excluded=include_excluded)
     payable: set[int] = set()
     sessions = RaterSession.objects.in_bulk({*due, *(p.session_id for p in prepared)})
     for session_id in sorted(sessions):
@@ -933,9 +978,10 @@ def prolific_bonuses_pay(*, study: Study) -> BonusReport:
             continue
         session = sessions[session_id]
         if session_id not in due:
-            report.held_back.append(
-                f"{session.external_id}: a bonus was prepared but none is due now; not paid."
-            )
+            if not payment_excluded(session):
+                report.held_back.append(
+                    f"{session.external_id}: a bonus was prepared but none is due now; not paid."
+                )
             continue
         ok, why = _eligible(session, by_participant.get(session.external_id, []), study_id)
         if ok:

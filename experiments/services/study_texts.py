@@ -77,8 +77,15 @@ TEXT_FIELDS = (
     "code_screened_out",
     "code_no_consent",
     "code_full",
+    "code_device",
 )
-CODE_FIELDS = ("code_completed", "code_screened_out", "code_no_consent", "code_full")
+CODE_FIELDS = (
+    "code_completed",
+    "code_screened_out",
+    "code_no_consent",
+    "code_full",
+    "code_device",
+)
 PAY_FIELDS = {"pay_base": "pay_base_cents", "pay_per_correct": "pay_per_correct_cents"}
 MAX_TEXT_CHARS = 20_000
 MAX_MINUTES = 24 * 60
@@ -147,7 +154,7 @@ def study_texts_update(*, study: Study, **fields: Any) -> Study:
 
     Texts are stripped of surrounding spaces; an empty consent_text means DEFAULT_CONSENT, an
     empty estimated_minutes the estimate. pay_base and pay_per_correct are amounts ("1.50").
-    currency: three letters (ISO 4217), upper-cased. The four codes: 1 to 32 letters or
+    currency: three letters (ISO 4217), upper-cased. The codes: 1 to 32 letters or
     digits, all different, since the outcome a rater reports is told by its code."""
     problems: list[str] = []
     unknown = sorted(set(fields) - set(TEXT_FIELDS))

@@ -24,20 +24,46 @@ function median(values) {
 // neighbouring values (16.6, 16.7). The median picks the cadence; the span of the run divided
 // by the number of frames in it (dropped frames counted as what they were) then gives the
 // interval well below that granularity, which matters when hundreds of frames are counted.
+// null when the timestamps say nothing (fewer than two, or no time between them).
 export function refreshFromTimestamps(timestamps) {
-  const intervals = [];
-  for (let i = 1; i < timestamps.length; i += 1) intervals.push(timestamps[i] - timestamps[i - 1]);
-  if (intervals.length === 0) return FALLBACK_REFRESH_MS;
+  const intervals = intervalsOf(timestamps);
+  if (intervals.length === 0) return null;
   const typical = median(intervals);
-  if (!(typical > 0)) return FALLBACK_REFRESH_MS;
+  if (!(typical > 0)) return null;
   let frames = 0;
   for (const interval of intervals) frames += Math.max(1, Math.round(interval / typical));
   return (timestamps[timestamps.length - 1] - timestamps[0]) / frames;
 }
 
-// rAF does not run in a hidden tab; give up after timeoutMs with what was collected rather
-// than leave the rater waiting, and fall back to 60 Hz when there is too little to go on.
-export function measureRefresh({ frames = 90, warmup = 5, timeoutMs = 5000 } = {}) {
+function intervalsOf(timestamps) {
+  const intervals = [];
+  for (let i = 1; i < timestamps.length; i += 1) intervals.push(timestamps[i] - timestamps[i - 1]);
+  return intervals;
+}
+
+// The share of intervals within `tolerance` (a fraction of the median) of a whole number of
+// median intervals: how steadily the display drew frames. A dropped frame (two intervals in
+// one) keeps the cadence; intervals at no common rate do not.
+export function steadyShare(intervals, tolerance) {
+  if (intervals.length === 0) return 0;
+  const typical = median(intervals);
+  if (!(typical > 0)) return 0;
+  const steady = intervals.filter((value) => {
+    const ratio = value / typical;
+    return Math.abs(ratio - Math.max(1, Math.round(ratio))) <= tolerance;
+  });
+  return steady.length / intervals.length;
+}
+
+const MIN_TIMESTAMPS = 11;
+
+/**
+ * Measures the refresh interval over `frames` animation frames: resolves with {refreshMs,
+ * intervals}, refreshMs null when it could not be measured. rAF does not run in a hidden tab;
+ * after timeoutMs it gives up with what was collected rather than leave the rater waiting, and
+ * too little to go on (fewer than 11 frames) is null, never a guess.
+ */
+export function refreshMeasurement({ frames = 90, warmup = 5, timeoutMs = 5000 } = {}) {
   return new Promise((resolve) => {
     const timestamps = [];
     let seen = 0;
@@ -48,7 +74,11 @@ export function measureRefresh({ frames = 90, warmup = 5, timeoutMs = 5000 } = {
       finished = true;
       cancelAnimationFrame(handle);
       clearTimeout(timer);
-      resolve(timestamps.length >= 11 ? refreshFromTimestamps(timestamps) : FALLBACK_REFRESH_MS);
+      const enough = timestamps.length >= MIN_TIMESTAMPS;
+      resolve({
+        refreshMs: enough ? refreshFromTimestamps(timestamps) : null,
+        intervals: intervalsOf(timestamps),
+      });
     };
     const timer = setTimeout(finish, timeoutMs);
     const tick = (t) => {
@@ -60,6 +90,13 @@ export function measureRefresh({ frames = 90, warmup = 5, timeoutMs = 5000 } = {
     };
     handle = requestAnimationFrame(tick);
   });
+}
+
+// The refresh interval, or 60 Hz's when it cannot be measured: for what must run on a number
+// (the timing harness). The rater's page reports the unmeasured case as such (rater.js).
+export async function measureRefresh(options) {
+  const { refreshMs } = await refreshMeasurement(options);
+  return refreshMs ?? FALLBACK_REFRESH_MS;
 }
 
 export function framesFor(ms, refreshMs) {

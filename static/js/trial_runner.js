@@ -1,5 +1,6 @@
 // One trial on screen: preload and decode, countdown, frame-counted image and masks, the answer.
 
+import { alignToDevicePixels } from "./display.js";
 import {
   countdownSteps,
   frameSequence,
@@ -79,6 +80,8 @@ export function preloadTrial(trial, container) {
     frames: mask.frames,
     url: mask.url,
   }));
+  // Laid out now (hidden): its corner is put on a device pixel before it is ever shown.
+  alignToDevicePixels(image);
   const state = { image, masks, isReady: false, error: null, released: false };
 
   const load = async (element, url, blobPromise) => {

@@ -37,7 +37,7 @@ def small_inf_study(**fields) -> Study:
         inf_trials=6,
         real=20,
         fakes_per_model=20,
-        feedback=False,
+        feedback=Study.Feedback.NONE,
         **fields,
     )
 

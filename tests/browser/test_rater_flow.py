@@ -72,7 +72,7 @@ def test_a_rater_completes_a_short_hype_time_study_and_every_display_lasts_its_f
         real=80,
         fakes_per_model=70,
         countdown_step_ms=100,
-        feedback=False,
+        feedback=Study.Feedback.NONE,
         staircase_run_length=1,
         staircase_step_down_ms=70,
         staircase_step_up_ms=70,

@@ -25,6 +25,7 @@ CODES = {
     "code_screened_out": "SCREEN01",
     "code_no_consent": "NOCONSENT",
     "code_full": "FULL99",
+    "code_device": "DEVICE7",
 }
 
 
@@ -153,6 +154,8 @@ def test_fields_left_out_keep_their_value(study):
         ({"code_full": "A" * 33}, f"code_full: {'A' * 33!r} must be 1 to 32 letters"),
         ({"code_full": "C1A2B3"}, "code_full: the same code as code_completed (C1A2B3)"),
         ({"code_no_consent": "c1a2b3"}, "code_no_consent: the same code as code_completed"),
+        ({"code_device": "FULL99"}, "code_device: the same code as code_full (FULL99)"),
+        ({"code_device": ""}, "code_device: a completion code is needed"),
         ({"contact": "x" * 301}, "contact: 301 characters, more than 300"),
         ({"instructions": "x" * 20_001}, "instructions: 20,001 characters, more than 20,000"),
         ({"pay_cents": "1"}, "unknown field(s): pay_cents"),
@@ -245,6 +248,7 @@ def test_the_owner_saves_the_texts(client, owner, study):
     study.refresh_from_db()
     assert (study.pay_base_cents, study.pay_per_correct_cents, study.currency) == (150, 2, "GBP")
     assert study.estimated_minutes == 25 and study.code_full == "FULL99"
+    assert study.code_device == "DEVICE7"
     assert (
         "Saved: raters now see these texts and this pay." in client.get(url(study)).content.decode()
     )

@@ -96,3 +96,23 @@ def test_a_rater_of_one_study_has_no_session_in_another(client, study):
     session_make(other)
     client.post(f"/s/{study.public_id}/start", {"consent": "on"})
     assert client.get(f"/s/{other.public_id}/task").status_code == 302
+
+
+@pytest.mark.parametrize(
+    ("feedback", "qualification_trials", "says"),
+    [
+        ("every_trial", 100, "After each answer you are told whether it was correct."),
+        ("qualification", 100, "In the practice round you are told after\n    each answer"),
+        ("qualification", 0, "You are not told whether your answers are correct."),
+        ("none", 100, "You are not told whether your answers are correct."),
+    ],
+)
+def test_the_landing_page_says_truthfully_when_feedback_is_given(
+    client, feedback, qualification_trials, says
+):
+    study = study_make(
+        status=Study.Status.LIVE, feedback=feedback, qualification_trials=qualification_trials
+    )
+    page = client.get(f"/s/{study.public_id}/").content.decode()
+    note = page[page.index('id="feedback-note"') :].split("</li>")[0]
+    assert says in note

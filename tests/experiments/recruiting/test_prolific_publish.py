@@ -45,7 +45,7 @@ def publish(*args: str) -> str:
     return out.getvalue()
 
 
-def test_it_creates_a_draft_with_the_link_the_four_codes_the_places_the_time_and_the_reward(
+def test_it_creates_a_draft_with_the_link_the_five_codes_the_places_the_time_and_the_reward(
     prolific, study
 ):
     text = publish(study.public_id)
@@ -79,6 +79,11 @@ def test_it_creates_a_draft_with_the_link_the_four_codes_the_places_the_time_and
             {
                 "code": study.code_full,
                 "code_type": "OTHER",
+                "actions": [{"action": "MANUALLY_REVIEW"}],
+            },
+            {
+                "code": study.code_device,
+                "code_type": "INCOMPATIBLE_DEVICE",
                 "actions": [{"action": "MANUALLY_REVIEW"}],
             },
         ],
