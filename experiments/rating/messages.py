@@ -44,7 +44,7 @@ class Measurements:
 
 @dataclass(frozen=True)
 class Hello:
-    refresh_ms: float
+    refresh_ms: float | None  # None: the browser could not measure its refresh rate
     screen_width: int | None
     screen_height: int | None
     device_pixel_ratio: float | None
@@ -86,7 +86,12 @@ def _trial_id(data: dict) -> str:
 
 
 def _parse_hello(data: dict) -> Hello:
-    refresh_ms = _number(data, "refresh_ms", low=REFRESH_RANGE_MS[0], high=REFRESH_RANGE_MS[1])
+    if "refresh_ms" not in data:
+        raise _bad("'refresh_ms' is required: the measured refresh interval, or null.")
+    # null: the browser could not measure it (the server then counts frames at 60 Hz).
+    refresh_ms = _number(
+        data, "refresh_ms", low=REFRESH_RANGE_MS[0], high=REFRESH_RANGE_MS[1], optional=True
+    )
     screen = data.get("screen") or {}
     if not isinstance(screen, dict):
         raise _bad("'screen' must be an object with width, height and dpr.")

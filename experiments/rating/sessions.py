@@ -13,7 +13,14 @@ from django.urls import reverse
 from django.utils import timezone
 
 from experiments.models import Answer, Block, Image, RaterSession, Study, Trial
-from experiments.rating.lifecycle import block_finished, session_begin, session_outcome
+from experiments.rating.display import display_settings
+from experiments.rating.expiry import session_expire_if_idle
+from experiments.rating.lifecycle import (
+    block_finished,
+    session_begin,
+    session_outcome,
+    trials_total,
+)
 from experiments.rating.messages import (
     AnswerMessage,
     Hello,
@@ -21,9 +28,12 @@ from experiments.rating.messages import (
     Presented,
     ProtocolError,
 )
+
+# DEFAULT_REFRESH_MS: the refresh interval frames are counted at when the browser could not
+# measure its own (its answers are then flagged refresh_unmeasured).
+from hype.science.frames import DEFAULT_REFRESH_MS, frames_for
 from hype.science.staircase import StaircaseState, staircase_step
 
-DEFAULT_REFRESH_MS = 1000 / 60
 # The keys a rater answers with: the landing page and the task page show them, and the
 # browser learns them from the session message (it holds no default of its own).
 ANSWER_KEYS = {"fake": "f", "real": "j"}
@@ -35,11 +45,14 @@ ANSWER_KEYS = {"fake": "f", "real": "j"}
 def rater_settings(study: Study) -> dict[str, Any]:
     """What the rater's page needs to know of the study to run its trials: the task page
     renders it and every session message repeats it, so the browser holds no default."""
+    # Whether an answer is told correct or not is decided per answer by the server (its
+    # feedback message): the browser shows what arrives and needs no setting for it.
     return {
-        "feedback": study.feedback,
         "countdown_ms": study.countdown_step_ms,
         "real_fraction": study.real_fraction,
         "keys": ANSWER_KEYS,
+        # How large the images appear (the browser rounds it to whole device pixels).
+        "display": display_settings(study),
     }
 
 
@@ -60,7 +73,7 @@ def _progress_message(session: RaterSession) -> dict[str, Any]:
         "type": "progress",
         "phase": _phase(session),
         "done": Answer.objects.filter(trial__session=session).count(),
-        "total": session.study.trials_per_rater,
+        "total": trials_total(session),
     }
 
 
@@ -68,10 +81,6 @@ def _phase(session: RaterSession) -> str:
     if session.status in (RaterSession.Status.CONSENTED, RaterSession.Status.QUALIFYING):
         return "qualification" if session.study.qualification_trials else "task"
     return "task"
-
-
-def _frames(ms: float, refresh_ms: float) -> int:
-    return max(1, round(ms / refresh_ms))
 
 
 def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
@@ -82,7 +91,7 @@ def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
         # The exposure is fixed when the trial is first served, from the block's staircase.
         state = StaircaseState.from_dict(block.staircase_state)
         trial.requested_ms = state.exposure_ms
-        trial.frames = _frames(state.exposure_ms, refresh_ms)
+        trial.frames = frames_for(state.exposure_ms, refresh_ms)
         trial.save(update_fields=["requested_ms", "frames"])
     masks: list[dict[str, Any]] = []
     if block.timed and study.mask_count:
@@ -94,7 +103,7 @@ def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
         masks = [
             {
                 "url": reverse("experiments:rater_mask", args=[public_id]),
-                "frames": _frames(study.mask_ms, refresh_ms),
+                "frames": frames_for(study.mask_ms, refresh_ms),
             }
             for public_id in chosen
         ]
@@ -140,9 +149,14 @@ def trial_current(session: RaterSession) -> Trial | None:
 
 def _locked_session(session_id: int) -> RaterSession:
     try:
-        return RaterSession.objects.select_for_update().select_related("study").get(pk=session_id)
+        session = (
+            RaterSession.objects.select_for_update().select_related("study").get(pk=session_id)
+        )
     except RaterSession.DoesNotExist:
         raise ProtocolError("not_your_trial", "This rater session does not exist.") from None
+    # A rater back after the idle limit finds the session over (experiments.rating.expiry).
+    session_expire_if_idle(session)
+    return session
 
 
 def _guarded(step, session: RaterSession, *args) -> list[dict[str, Any]]:
@@ -165,6 +179,9 @@ def _next_messages(session: RaterSession) -> list[dict[str, Any]]:
         errors = _guarded(session_begin, session)
         if errors:
             return errors
+        if session.status in RaterSession.ENDED:
+            # No place was left for the task (a kept qualification goes straight to it).
+            return [_finished_message(session)]
     trial = trial_current(session)
     if trial is None:
         # Every trial so far is answered but the session is not over: moving on failed
@@ -185,12 +202,14 @@ def _next_messages(session: RaterSession) -> list[dict[str, Any]]:
 def session_hello(
     *,
     session_id: int,
-    refresh_ms: float,
+    refresh_ms: float | None,
     screen_width: int | None = None,
     screen_height: int | None = None,
     device_pixel_ratio: float | None = None,
 ) -> list[dict[str, Any]]:
-    """A (re)connected browser: record its display, then send the state and next trial."""
+    """A (re)connected browser: record its display, then send the state and next trial.
+    refresh_ms is None when the browser could not measure its refresh rate: frames are then
+    counted at 60 Hz and the answers flagged refresh_unmeasured."""
     session = _locked_session(session_id)
     session.refresh_ms = refresh_ms
     session.screen_width = screen_width
@@ -200,14 +219,17 @@ def session_hello(
         update_fields=["refresh_ms", "screen_width", "screen_height", "device_pixel_ratio"]
     )
     study = session.study
+    # What comes next first: a new session's first block decides its phase and its length (a
+    # rater who keeps a qualified pool's qualification goes straight to the task).
+    following = _next_messages(session)
     hello = {
         "type": "session",
         "phase": _phase(session),
         "done": Answer.objects.filter(trial__session=session).count(),
-        "total": study.trials_per_rater,
+        "total": trials_total(session),
         "settings": rater_settings(study),
     }
-    return [hello, *_next_messages(session)]
+    return [hello, *following]
 
 
 def _owned_trial(session: RaterSession, trial_public_id: str) -> Trial:
@@ -224,25 +246,52 @@ def trial_presented(*, session_id: int, trial_public_id: str) -> list[dict[str, 
     trial = _owned_trial(session, trial_public_id)
     if session.status in RaterSession.ENDED:
         raise ProtocolError("session_over", "This session has finished.")
+    if trial.presented_at is not None:
+        # Only the first counts; a browser resends it before a held answer (docs/protocol.md).
+        return []
     current = trial_current(session)
     if current is None or current.id != trial.id:
+        if Answer.objects.filter(trial=trial).exists():
+            return []  # answered already (its ack was lost): nothing left to mark
         raise ProtocolError("not_current_trial", "That is not the trial being asked.")
-    if trial.presented_at is None:
-        trial.presented_at = timezone.now()
-        trial.save(update_fields=["presented_at"])
+    trial.presented_at = timezone.now()
+    trial.save(update_fields=["presented_at"])
     return []
 
 
-# Every flag an answer can carry, and what it means (the researcher's rater page shows these).
+# The thresholds of the flags below (and of the exclusion rules built on them), in one place:
+# an answer faster than FAST_ANSWER_MS, the SAME_KEY_RUN-th same answer in a row, and an answer
+# more than IDLE_GAP_S after the one before it (docs/raters.md).
+FAST_ANSWER_MS = 150
+SAME_KEY_RUN = 10
+IDLE_GAP_S = 60
+# Every flag an answer can carry, and what it means (the researcher's rater page and the
+# exports show these; docs/raters.md, "Quality flags and exclusions").
 FLAG_NOTES = {
     "page_hidden": "the page lost visibility during the trial",
-    "presentation_not_reported": "the browser never reported showing the image",
+    "presentation_not_reported": "the browser never reported showing the image (untimed)",
     "no_timing": "a timed trial without a measured on-screen duration",
     "timing_off": "shown more than one frame longer or shorter than asked",
+    "refresh_unmeasured": "the browser could not measure the display's refresh rate: frames "
+    "were counted at 60 Hz",
+    "fast": f"answered in less than {FAST_ANSWER_MS} ms (rt_ms)",
+    "same_key": f"the same answer {SAME_KEY_RUN} or more times in a row, up to this one",
+    "idle_gap": f"given more than {IDLE_GAP_S} s after the previous answer (or after its "
+    "block began)",
 }
 
 
-def _flags(trial: Trial, measured: Measurements) -> list[str]:
+def _flags(
+    trial: Trial,
+    measured: Measurements,
+    *,
+    choice: str,
+    refresh_measured: bool,
+    previous: list[tuple[str, Any, int]],
+    now,
+) -> list[str]:
+    """The answer's quality flags. previous: (response, answered_at, block id) of the rater's
+    answers before this one, latest first, at most SAME_KEY_RUN - 1 of them."""
     flags = []
     if measured.page_hidden:
         flags.append("page_hidden")
@@ -255,7 +304,39 @@ def _flags(trial: Trial, measured: Measurements) -> list[str]:
             expected = trial.frames * measured.refresh_ms
             if abs(measured.shown_ms - expected) > measured.refresh_ms:
                 flags.append("timing_off")
+    if not refresh_measured:
+        flags.append("refresh_unmeasured")
+    if measured.rt_ms < FAST_ANSWER_MS:
+        flags.append("fast")
+    if len(previous) >= SAME_KEY_RUN - 1 and all(r == choice for r, _, _ in previous):
+        flags.append("same_key")
+    if previous and previous[0][2] == trial.block_id:
+        since = previous[0][1]
+    else:
+        since = trial.block.started_at
+    if (now - since).total_seconds() > IDLE_GAP_S:
+        flags.append("idle_gap")
     return flags
+
+
+def _previous_answers(session: RaterSession, trial: Trial) -> list[tuple[str, Any, int]]:
+    """The rater's answers before this trial, latest first: one query, never more than the
+    streak flags need, so an answer costs the same however long the session has run."""
+    return list(
+        Answer.objects.filter(trial__session=session, trial__index__lt=trial.index)
+        .order_by("-trial__index")
+        .values_list("response", "answered_at", "trial__block_id")[: SAME_KEY_RUN - 1]
+    )
+
+
+def feedback_given(study: Study, block: Block) -> bool:
+    """Whether an answer in this block is followed by a feedback message: after every answer
+    (the paper's HYPE_time), in the qualification only, or never (Study.feedback)."""
+    if study.feedback == Study.Feedback.EVERY_TRIAL:
+        return True
+    if study.feedback == Study.Feedback.QUALIFICATION:
+        return block.kind == Block.Kind.QUALIFICATION
+    return False
 
 
 @transaction.atomic
@@ -280,8 +361,24 @@ def response_record(
         raise ProtocolError("not_current_trial", "That is not the trial being asked.")
     if trial.block.timed and trial.requested_ms is None:
         raise ProtocolError("not_current_trial", "That trial has not been shown yet.")
+    if trial.block.timed and trial.presented_at is None:
+        # A timed image's exposure is only known once it was on screen: an answer to one the
+        # browser never reported showing measures nothing, so it is refused (docs/protocol.md).
+        raise ProtocolError(
+            "not_presented",
+            "That image was never reported shown (send presented first); the answer was "
+            "not stored.",
+        )
 
     correct = (choice == Answer.Choice.REAL) == trial.is_real
+    flags = _flags(
+        trial,
+        measured,
+        choice=choice,
+        refresh_measured=session.refresh_ms is not None,
+        previous=_previous_answers(session, trial),
+        now=timezone.now(),
+    )
     Answer.objects.create(
         trial=trial,
         response=choice,
@@ -291,8 +388,11 @@ def response_record(
         mask_ms=measured.mask_ms,
         refresh_ms=measured.refresh_ms,
         page_hidden=measured.page_hidden,
-        flags=_flags(trial, measured),
+        flags=flags,
     )
+    # The idle limit counts from the latest answer (experiments.rating.expiry).
+    session.last_activity_at = timezone.now()
+    session.save(update_fields=["last_activity_at"])
     block = trial.block
     if block.timed:
         state = StaircaseState.from_dict(block.staircase_state)
@@ -307,7 +407,7 @@ def response_record(
         block.save(update_fields=["staircase_state"])
 
     messages: list[dict[str, Any]] = [{"type": "ack", "trial": trial.public_id, "duplicate": False}]
-    if session.study.feedback:
+    if feedback_given(session.study, block):
         messages.append({"type": "feedback", "trial": trial.public_id, "correct": correct})
     if trial.position + 1 == block.trial_count:
         moved_on = _guarded(block_finished, session, block)

@@ -1,7 +1,8 @@
 // The rater's task page (templates/rater/task.html): reads the page's data, runs each trial the
 // server sends and sends its answer back, and leaves for the done page when the session ends.
 
-import { measureRefresh } from "./frames.js";
+import { watchDisplay } from "./display.js";
+import { FALLBACK_REFRESH_MS, refreshMeasurement } from "./frames.js";
 import { ui } from "./rater_elements.js";
 import { ErrorPolicy } from "./rater_errors.js";
 import { blockIntro, element, hidePanel, showPanel } from "./rater_panels.js";
@@ -137,7 +138,8 @@ function onMessage(message) {
       onTrial(message);
       break;
     case "feedback":
-      if (currentSettings().feedback !== false) showFeedback(Boolean(message.correct));
+      // The server decides which answers get feedback (the study's setting): show what comes.
+      showFeedback(Boolean(message.correct));
       break;
     case "progress":
       setProgress(message);
@@ -165,15 +167,19 @@ function onStatus(status, detail) {
 }
 
 async function start() {
+  watchDisplay(data.settings.display, { container: ui.stageItems });
   showPanel({
     title: "Getting ready",
     body: [element("p", "Measuring your screen. Please keep this tab in front.")],
   });
-  state.refreshMs = await measureRefresh();
+  // Not measurable (a background tab, too few frames): the frames are counted at 60 Hz's
+  // interval, and hello says that it was not measured (null) rather than pass that off as one.
+  const { refreshMs } = await refreshMeasurement();
+  state.refreshMs = refreshMs ?? FALLBACK_REFRESH_MS;
   socket = new RaterSocket(websocketUrl(data.ws_url), {
     hello: () => ({
       type: "hello",
-      refresh_ms: Math.round(state.refreshMs * 100) / 100,
+      refresh_ms: refreshMs === null ? null : Math.round(refreshMs * 100) / 100,
       screen: {
         width: window.screen.width,
         height: window.screen.height,

@@ -52,10 +52,17 @@ export class RaterSocket {
   }
 
   // The server expects this order on every connection: hello, then what was presented while
-  // the socket was down, then the answer that followed.
+  // the socket was down, then the answer that followed. An answer is only ever given to an
+  // image that was on screen, so its presented goes before it again: after a reload the
+  // queue is gone, and a timed answer without one is refused (not_presented). The server
+  // counts the first presented of a trial only.
   greet() {
     this.socket.send({ ...this.hello(), type: "hello" });
-    for (const message of this.presentedQueue.splice(0)) this.socket.send(message);
+    const queued = this.presentedQueue.splice(0);
+    if (this.pending && !queued.some((message) => message.trial === this.pending.trial)) {
+      queued.push({ type: "presented", trial: this.pending.trial });
+    }
+    for (const message of queued) this.socket.send(message);
     if (this.pending) this.socket.send(this.pending);
   }
 

@@ -102,8 +102,18 @@ class Command(BaseCommand):
             elif isinstance(model_field, models.IntegerField):
                 options.update(type=int, metavar="N")
             text = str(model_field.help_text or model_field.verbose_name).rstrip(".")
-            options["help"] = f"{text} (default {model_field.default})"
+            default = model_field.get_default()
+            default = "none" if default is None else default
+            options["help"] = f"{text} (default {default})"
             parameters.add_argument(f"--{name.replace('_', '-')}", **options)
+        # Feedback used to be on or off: --no-feedback still turns it off.
+        parameters.add_argument(
+            "--no-feedback",
+            dest="param_feedback",
+            action="store_const",
+            const=Study.Feedback.NONE,
+            help="The same as --feedback none.",
+        )
 
     def handle(self, *args, **options):
         try:

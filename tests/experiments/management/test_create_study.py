@@ -60,7 +60,7 @@ def test_create_study_imports_the_folders_and_prints_a_summary(tmp_path):
     assert (study.name, study.method, study.owner.username) == ("Faces", "time", "ada")
     assert (study.raters_per_model, study.feedback, study.threshold_tie_rule) == (
         12,
-        False,
+        "none",  # --no-feedback: the same as --feedback none
         "lowest",
     )
     assert (study.time_trials_per_block, study.display_width, study.display_height) == (4, 32, 32)
@@ -146,6 +146,7 @@ def test_an_unknown_owner_is_refused(tmp_path):
         ("--model", "just-a-folder", "is not NAME=DIR"),
         ("--display-size", "big", "is not WIDTHxHEIGHT"),
         ("--method", "fast", "invalid choice"),
+        ("--feedback", "yes", "invalid choice"),
     ],
 )
 def test_malformed_options_are_refused_before_anything_happens(tmp_path, option, value, error):
@@ -217,3 +218,22 @@ def test_audit_study_warns_with_exit_zero_unless_strict():
 def test_audit_study_refuses_an_unknown_study():
     with pytest.raises(CommandError, match="No study has the public id, id or name 'nope'"):
         audit("nope")
+
+
+def test_feedback_is_set_by_when_it_is_given_and_exclusion_rules_are_options(tmp_path):
+    user_make("ada")
+    run(
+        "Faces",
+        "--owner", "ada",
+        "--real", str(mixed_real_folder(tmp_path)),
+        "--model", f"stylegan={fake_folder(tmp_path, 'stylegan', count=5)}",
+        "--masks", "5",
+        "--feedback", "qualification",
+        "--exclude-same-key-streak", "12",
+        "--exclude-unmeasured-refresh",
+        *SMALL_OPTIONS,
+    )  # fmt: skip
+    study = Study.objects.get()
+    assert study.feedback == Study.Feedback.QUALIFICATION
+    assert (study.exclude_same_key_streak, study.exclude_unmeasured_refresh) == (12, True)
+    assert study.exclude_hidden_share is None

@@ -179,6 +179,7 @@ async def test_too_few_images_for_the_next_block_is_reported_and_the_answer_is_k
         first=trial,
         max_answers=9,
     )
+    await socket.send({"type": "presented", "trial": reply["trial"]})
     await socket.send(answer_for(reply, says_real=True))
     ack = await socket.until("ack")
     assert ack["duplicate"] is False
