@@ -6,6 +6,7 @@ from django.urls import include, path
 from experiments import health
 from experiments.dashboard import (
     exports,
+    groups,
     images,
     new_study,
     payments,
@@ -23,6 +24,7 @@ urlpatterns = [
     # A new study and its import (any researcher; an import's pages: its owner and staff),
     # before studies/<str:study>/ so that "new" and "imports" are never read as a study.
     path("studies/new/", new_study.study_new, name="study_new"),
+    path("groups/", groups.group_list, name="groups"),
     path("studies/imports/<str:job>/", new_study.study_import, name="study_import"),
     path(
         "studies/imports/<str:job>/progress",
@@ -33,9 +35,17 @@ urlpatterns = [
     path("studies/<str:study>/", studies.study_detail, name="study_detail"),
     path("studies/<str:study>/status", studies.study_status, name="study_status"),
     path("studies/<str:study>/sharing", studies.study_sharing, name="study_sharing"),
+    path("studies/<str:study>/group", groups.study_group, name="study_group"),
     path("studies/<str:study>/texts", study_texts.study_texts, name="study_texts"),
     path("studies/<str:study>/raters/", raters.rater_list, name="study_raters"),
     path("studies/<str:study>/raters/<str:rater>/", raters.rater_detail, name="study_rater"),
+    # The study's exclusion rules, and excluding one rater (owner and staff).
+    path("studies/<str:study>/raters/rules", raters.rater_rules, name="study_exclusion_rules"),
+    path(
+        "studies/<str:study>/raters/<str:rater>/exclusion",
+        raters.rater_exclusion,
+        name="study_rater_exclusion",
+    ),
     path("studies/<str:study>/images/", images.image_gallery, name="study_images"),
     path("studies/<str:study>/images/<str:image>", images.image_file, name="study_image_file"),
     path("studies/<str:study>/export/<str:kind>", exports.study_export, name="study_export"),
@@ -48,6 +58,7 @@ urlpatterns = [
     ),
     # The rater's side.
     path("s/<str:study>/", pages.rater_landing, name="rater_landing"),
+    path("s/<str:study>/device", pages.rater_device, name="rater_device"),
     path("s/<str:study>/start", pages.rater_start, name="rater_start"),
     path("s/<str:study>/task", pages.rater_task, name="rater_task"),
     path("s/<str:study>/done", pages.rater_done, name="rater_done"),

@@ -11,8 +11,9 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from experiments.models import PROTOCOL_PARAMETERS, Study
-from experiments.services.imports.parameters import IMPORT_STATUSES
+from experiments.services.imports.parameters import IMPORT_STATUSES, feedback_value
 from experiments.services.imports.uploads import FORM_PARAMETERS
+from experiments.services.scores import EXCLUSION_VIEWS, EXCLUSIONS_APPLIED
 from experiments.services.studies import FIXED_AT_IMPORT
 
 
@@ -30,8 +31,28 @@ class ProblemsSerializer(serializers.Serializer):
     problems = serializers.ListField(child=serializers.CharField())
 
 
+class FeedbackField(serializers.ChoiceField):
+    """Study.feedback: every_trial, qualification or none; true and false, what older scripts
+    send, still mean every_trial and none."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("choices", Study.Feedback.choices)
+        kwargs.setdefault(
+            "help_text",
+            "When the rater is told whether an answer was correct: every_trial, qualification "
+            "(in the qualification only) or none; true and false are read as every_trial and "
+            "none.",
+        )
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(feedback_value(data))
+
+
 class StudyParametersSerializer(serializers.ModelSerializer):
     """Every protocol parameter of a study (docs/hype-method.md, docs/data-model.md)."""
+
+    feedback = FeedbackField(required=False)
 
     class Meta:
         model = Study
@@ -163,6 +184,7 @@ class StudyCreateSerializer(serializers.ModelSerializer):
     masks = serializers.IntegerField(
         default=20, min_value=0, help_text="Backward masks to make (HYPE_time only)."
     )
+    feedback = FeedbackField(default=Study._meta.get_field("feedback").get_default())
 
     class Meta:
         model = Study
@@ -243,6 +265,10 @@ class BaselineSerializer(serializers.Serializer):
 class ModelScoreSerializer(serializers.Serializer):
     name = serializers.CharField()
     n_raters = serializers.IntegerField(help_text="Completed raters whose answers count.")
+    n_excluded = serializers.IntegerField(
+        help_text="Raters of the model excluded after completing: not among n_raters when "
+        "exclusions are applied, among them when not."
+    )
     target_raters = serializers.IntegerField(help_text="The study's raters_per_model.")
     n_in_progress = serializers.IntegerField(help_text="Raters still answering.")
     rater_scores = serializers.ListField(child=serializers.FloatField())
@@ -282,6 +308,24 @@ class ComparisonSerializer(serializers.Serializer):
     pairs = PairSerializer(many=True)
 
 
+class ResultSerializer(serializers.Serializer):
+    """One result of a study: with its exclusions applied, or without them."""
+
+    exclusions = serializers.ChoiceField(
+        choices=list(EXCLUSION_VIEWS),
+        help_text="applied: completed raters who are not excluded (the study's result); "
+        "none: every rater who completed, those excluded afterwards too.",
+    )
+    n_excluded = serializers.IntegerField(
+        help_text="Raters excluded after completing, over all models: the two results differ "
+        "by them (the same numbers when 0)."
+    )
+    models = ModelScoreSerializer(many=True)
+    comparison = ComparisonSerializer(
+        allow_null=True, help_text="Null until two models have two completed raters each."
+    )
+
+
 class StudyResultsSerializer(serializers.Serializer):
     study = serializers.CharField(help_text="The study's public id.")
     method = serializers.ChoiceField(choices=Study.Method.choices)
@@ -290,7 +334,19 @@ class StudyResultsSerializer(serializers.Serializer):
         help_text="ms: HYPE_time threshold (higher is more realistic); error: HYPE_inf error "
         "rate as a fraction (0.5 = indistinguishable).",
     )
+    exclusions = serializers.ChoiceField(
+        choices=[EXCLUSIONS_APPLIED],
+        help_text="applied: the result below leaves excluded raters out (the study's result).",
+    )
+    n_excluded = serializers.IntegerField(
+        help_text="Raters excluded after completing, over all models; without_exclusions "
+        "counts them."
+    )
     models = ModelScoreSerializer(many=True)
     comparison = ComparisonSerializer(
         allow_null=True, help_text="Null until two models have two completed raters each."
+    )
+    without_exclusions = ResultSerializer(
+        help_text="The same result counting every rater who completed, the raters excluded "
+        "afterwards among them (docs/raters.md); the same numbers when n_excluded is 0."
     )

@@ -40,6 +40,7 @@ from experiments.services.access import (
     study_for_editor,
     study_for_viewer,
 )
+from experiments.services.exclusions import EXCLUSION_RULES, study_rules_apply
 from experiments.services.exports.downloads import (
     EXPORT_KINDS,
     EXPORT_MEDIA_TYPES,
@@ -242,7 +243,8 @@ class StudyDetailView(ApiView):
         operation_id="studies_update",
         summary="Rename, open, close or reopen a study, or change its parameters",
         description="The owner and staff only. Parameters change only before any rater has "
-        "started.",
+        "started, except the exclusion rules (exclude_*), which change at any time and are "
+        "then applied to the raters who completed.",
         parameters=[STUDY_PATH_PARAMETER],
         request=StudyUpdateSerializer,
         responses={
@@ -261,6 +263,9 @@ class StudyDetailView(ApiView):
             found = study_update(study=found, **change.validated_data)
         except InputProblems as error:
             return _problems_response(error, "The study was not changed.")
+        if set(change.validated_data.get("parameters", {})) & set(EXCLUSION_RULES):
+            # New exclusion rules apply to the raters who completed, as on the dashboard.
+            study_rules_apply(found)
         return Response(StudySerializer(_study_data(found, request)).data)
 
 
@@ -280,8 +285,10 @@ class StudyResultsView(ApiView):
     @extend_schema(
         operation_id="studies_results_retrieve",
         summary="HYPE scores per model, intervals, and the test of whether models differ",
-        description="From completed raters only; the same numbers as the study page and the "
-        "exports (experiments.services.scores, hype.science).",
+        description="From completed raters who are not excluded, and under "
+        "without_exclusions from every rater who completed (those excluded afterwards too); "
+        "the same numbers as the study page and the exports (experiments.services.scores, "
+        "hype.science).",
         parameters=[STUDY_PATH_PARAMETER],
         responses={200: StudyResultsSerializer, **_REFUSED},
     )

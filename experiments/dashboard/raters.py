@@ -1,6 +1,8 @@
-"""A study's raters, for its researchers: the list of rater sessions, and one rater's page
-with their staircase trace, qualification result, flags and display. Raters appear under
-their pseudonymous public id only; their Prolific/MTurk worker id is never shown here."""
+"""A study's raters, for its researchers: the list of rater sessions with their flags and
+exclusions, and one rater's page with their staircase trace, qualification result, flags and
+display; the owner excludes a rater there (and undoes it), and sets the study's exclusion rules
+on the list. Raters appear under their pseudonymous public id only; their Prolific/MTurk
+worker id is never shown here. The rules and exclusions are experiments.services.exclusions'."""
 
 from __future__ import annotations
 
@@ -10,22 +12,43 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any
 
+from django import forms
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import render
-from django.views.decorators.http import require_GET
+from django.forms.models import fields_for_model
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest
+from django.shortcuts import redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from experiments.dashboard.formatting import score_formatter
 from experiments.models import Block, RaterSession, Study
-from experiments.rating.sessions import FLAG_NOTES
-from experiments.services.access import study_for_viewer
+from experiments.rating.expiry import sessions_expire
+from experiments.rating.sessions import FAST_ANSWER_MS, FLAG_NOTES
+from experiments.services.access import study_can_edit, study_for_editor, study_for_viewer
+from experiments.services.exclusions import (
+    BY_RULE,
+    EXCLUDABLE,
+    EXCLUSION_RULES,
+    answer_quality,
+    rater_exclude,
+    rater_exclusion_undo,
+    rules_broken,
+    rules_summary,
+    study_has_rules,
+    study_rules_apply,
+    study_rules_change,
+)
+from experiments.services.problems import InputProblems
 from experiments.services.raters import (
+    flags_by_session,
+    qualification_kept_from,
     qualification_state,
     session_blocks,
     session_trials,
     sessions_counted,
 )
-from experiments.services.scores import RaterScore, rater_scores, session_score
+from experiments.services.scores import EXCLUSIONS_NONE, RaterScore, rater_scores, session_score
 
 Status = RaterSession.Status
 
@@ -37,6 +60,7 @@ class Qualification:
     state: str
     correct: int | None = None
     total: int | None = None
+    kept_from: str = ""  # the earlier session whose passed qualification was kept
 
     @property
     def share(self) -> float | None:
@@ -47,6 +71,8 @@ class Qualification:
             return "no qualification"
         if self.state == "pending":
             return "not finished"
+        if self.state == "kept":
+            return f"kept from {self.kept_from}" if self.kept_from else "kept"
         return f"{self.state} {self.correct}/{self.total} ({100 * self.share:.0f}%)"
 
     @property
@@ -59,8 +85,13 @@ class Qualification:
 
 def _qualification(session: RaterSession, study: Study) -> Qualification:
     state = qualification_state(
-        study=study, status=session.status, total=session.qualification_total
+        study=study,
+        status=session.status,
+        total=session.qualification_total,
+        kept=session.qualification_from_id is not None,
     )
+    if state == "kept":
+        return Qualification(state, kept_from=qualification_kept_from(session))
     if session.qualification_total is None:
         return Qualification(state)
     return Qualification(state, session.qualification_correct, session.qualification_total)
@@ -118,13 +149,48 @@ def _score_text(study: Study, score: RaterScore | None) -> str:
     return score_formatter(study.score_unit)(score.score)
 
 
+def _flags_text(counts: Counter) -> str:
+    """A rater's flags in a few words, the most frequent first: "fast 12 · idle_gap 1"."""
+    return " · ".join(
+        f"{flag} {n}" for flag, n in sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    )
+
+
+class ExclusionRulesForm(forms.Form):
+    """The study's exclusion rules, as the raters page edits them (each off while empty)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields.update(fields_for_model(Study, fields=EXCLUSION_RULES))
+        for name in ("exclude_hidden_share", "exclude_timing_share"):
+            self.fields[name].widget.attrs.update(step="any", min="0", max="1", placeholder="off")
+        for name in ("exclude_fast_streak", "exclude_same_key_streak"):
+            self.fields[name].widget.attrs.update(min="2", placeholder="off")
+
+
+# How each rule reads on the page, next to its field.
+RULE_LABELS = {
+    "exclude_hidden_share": "Page hidden: more than this share of task answers (0–1)",
+    "exclude_timing_share": "Timing off: more than this share of timed answers (0–1)",
+    "exclude_fast_streak": f"Answers faster than {FAST_ANSWER_MS} ms: this many in a row",
+    "exclude_same_key_streak": "The same answer: this many times in a row",
+    "exclude_unmeasured_refresh": "The refresh rate could not be measured",
+}
+
+
 @login_required
 @require_GET
 def rater_list(request: HttpRequest, study: str) -> HttpResponse:
     study_obj = study_for_viewer(request.user, study)
-    sessions = sessions_counted(study_obj, order=("started_at", "id")).select_related("model")
-    # The study's scores count completed raters only; others' numbers are not final.
-    scores = {score.session_id: score for score in rater_scores(study_obj)}
+    sessions_expire(study_obj)  # so that walkaways are listed as abandoned
+    sessions = sessions_counted(study_obj, order=("started_at", "id")).select_related(
+        "model", "qualification_from__study"
+    )
+    # Scores of raters who completed (those excluded afterwards too); others' are not final.
+    scores = {
+        score.session_id: score for score in rater_scores(study_obj, exclusions=EXCLUSIONS_NONE)
+    }
+    flags = dict(flags_by_session(study_obj))
     rows = []
     for session in sessions:
         score = scores.get(session.id)
@@ -136,9 +202,11 @@ def rater_list(request: HttpRequest, study: str) -> HttpResponse:
                 "refresh": _refresh_text(session.refresh_ms),
                 "hz": _hz_text(session.refresh_ms),
                 "took": _duration_text(session),
+                "flags": _flags_text(flags.get(session.id, Counter())),
             }
         )
     counts = Counter(session.status for session in sessions)
+    can_edit = study_can_edit(request.user, study_obj)
     return render(
         request,
         "researcher/raters.html",
@@ -147,8 +215,88 @@ def rater_list(request: HttpRequest, study: str) -> HttpResponse:
             "rows": rows,
             "counts": [(label, counts[value]) for value, label in Status.choices if counts[value]],
             "score_label": "Error" if study_obj.method == Study.Method.INF else "HYPE_time",
+            "can_edit": can_edit,
+            "rules": rules_summary(study_obj),
+            "rules_form": _rules_fields(ExclusionRulesForm(initial=_rule_values(study_obj)))
+            if can_edit
+            else None,
+            "by_rule": BY_RULE,
         },
     )
+
+
+def _rule_values(study: Study) -> dict[str, Any]:
+    return {name: getattr(study, name) for name in EXCLUSION_RULES}
+
+
+def _rules_fields(form: ExclusionRulesForm) -> list[tuple[Any, str]]:
+    return [(form[name], RULE_LABELS[name]) for name in EXCLUSION_RULES]
+
+
+def _raters_url(study: Study, anchor: str = "") -> str:
+    url = reverse("experiments:study_raters", args=[study.public_id])
+    return f"{url}#{anchor}" if anchor else url
+
+
+@login_required
+@require_POST
+def rater_rules(request: HttpRequest, study: str) -> HttpResponse:
+    """Save the study's exclusion rules and apply them to its raters who completed (owner and
+    staff)."""
+    study_obj = study_for_editor(request.user, study)
+    form = ExclusionRulesForm(request.POST)
+    if not form.is_valid():
+        problems = [
+            f"{RULE_LABELS.get(name, name)}: {' '.join(errors)}"
+            for name, errors in form.errors.items()
+        ]
+        messages.error(request, "The rules were not changed. " + " ".join(problems))
+        return redirect(_raters_url(study_obj, "rules"))
+    try:
+        study_rules_change(study_obj, values=form.cleaned_data)
+    except InputProblems as error:
+        messages.error(request, "The rules were not changed. " + " ".join(error.problems))
+        return redirect(_raters_url(study_obj, "rules"))
+    applied = study_rules_apply(study_obj)
+    told = [f"Rules saved and applied to the raters who completed ({applied.checked} checked):"]
+    told.append(f"{applied.excluded} newly excluded")
+    if applied.restored:
+        told.append(f"{applied.restored} back in (no rule excludes them now)")
+    if applied.still_excluded:
+        told.append(f"{applied.still_excluded} still excluded by a rule")
+    messages.success(request, told[0] + " " + ", ".join(told[1:]) + ".")
+    return redirect(_raters_url(study_obj, "rules"))
+
+
+@login_required
+@require_POST
+def rater_exclusion(request: HttpRequest, study: str, rater: str) -> HttpResponse:
+    """Exclude a rater from the study's scores with a reason ("exclude"), or undo it
+    ("undo"): owner and staff."""
+    study_obj = study_for_editor(request.user, study)
+    session = RaterSession.objects.filter(study=study_obj, public_id=rater).first()
+    if session is None:
+        raise Http404("No such rater in this study.")
+    action = request.POST.get("action", "")
+    if action not in ("exclude", "undo"):
+        return HttpResponseBadRequest("action must be 'exclude' or 'undo'.")
+    by = request.user.get_username()
+    try:
+        if action == "exclude":
+            rater_exclude(session, reason=request.POST.get("reason", ""), by=by)
+            told = "Excluded: this rater no longer counts in the study's scores."
+        else:
+            rater_exclusion_undo(session, by=by)
+            told = (
+                f"Exclusion undone by {by}: this rater counts again, and the study's rules "
+                "will not exclude them."
+            )
+    except InputProblems as error:
+        messages.error(request, " ".join(error.problems))
+    else:
+        messages.success(request, told)
+    url = reverse("experiments:study_rater", args=[study_obj.public_id, session.public_id])
+    return redirect(f"{url}#exclusion")
 
 
 def _share(part: int, whole: int) -> str:
@@ -176,7 +324,7 @@ def rater_detail(request: HttpRequest, study: str, rater: str) -> HttpResponse:
     study_obj = study_for_viewer(request.user, study)
     session = (
         RaterSession.objects.filter(study=study_obj, public_id=rater)
-        .select_related("model")
+        .select_related("model", "qualification_from__study")
         .first()
     )
     if session is None:
@@ -194,6 +342,7 @@ def rater_detail(request: HttpRequest, study: str, rater: str) -> HttpResponse:
     timed = study_obj.method == Study.Method.TIME
     task = [b for b in blocks if b["kind"] == Block.Kind.TASK]
     score = session_score(session)
+    quality = answer_quality(session)
     trace_data = {
         "floor": study_obj.staircase_floor_ms,
         "ceiling": study_obj.staircase_ceiling_ms,
@@ -219,7 +368,8 @@ def rater_detail(request: HttpRequest, study: str, rater: str) -> HttpResponse:
             "blocks": blocks,
             "task_blocks": task,
             "score": _score_text(study_obj, score),
-            "score_final": session.status == Status.COMPLETED,
+            "score_final": session.status == Status.COMPLETED
+            or session.status_before_exclusion == Status.COMPLETED,
             "answered": len(answered),
             "total": study_obj.trials_per_rater,
             "flag_counts": [
@@ -235,5 +385,15 @@ def rater_detail(request: HttpRequest, study: str, rater: str) -> HttpResponse:
             "timing_gap": f"{statistics.median(timing_gaps):.1f} ms" if timing_gaps else None,
             "browser": browser_name(session.user_agent),
             "trace_data": trace_data,
+            "quality": quality,
+            "fast_ms": FAST_ANSWER_MS,
+            "can_edit": study_can_edit(request.user, study_obj),
+            "excludable": session.status in EXCLUDABLE,
+            "excluded_by_rule": session.excluded_by == BY_RULE,
+            "before_exclusion": Status(session.status_before_exclusion).label
+            if session.status_before_exclusion in Status.values
+            else "",
+            "rules": rules_summary(study_obj),
+            "rules_broken": rules_broken(study_obj, quality) if study_has_rules(study_obj) else [],
         },
     )

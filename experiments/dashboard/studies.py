@@ -21,7 +21,9 @@ from experiments.dashboard.formatting import (
     score_formatter,
     verdict,
 )
-from experiments.models import Study
+from experiments.models import RaterSession, Study, StudyGroup
+from experiments.rating.display import display_shown
+from experiments.rating.groups import pool_size
 from experiments.recruiting.links import prolific_study_url
 from experiments.services.access import (
     studies_visible_to,
@@ -31,6 +33,7 @@ from experiments.services.access import (
     study_owner_or_staff,
 )
 from experiments.services.baselines import MIN_MODELS_FOR_RHO, baselines_summary
+from experiments.services.exclusions import rules_summary
 from experiments.services.exports.downloads import EXPORTS
 from experiments.services.payments import study_cost
 from experiments.services.problems import InputProblems
@@ -40,6 +43,7 @@ from experiments.services.scores import (
     StudyResults,
     study_report,
     study_results,
+    study_results_without_exclusions,
 )
 from experiments.services.studies import (
     SHARING_ACTIONS,
@@ -48,6 +52,7 @@ from experiments.services.studies import (
     study_share,
     study_status_change,
 )
+from hype.science.frames import MaskTiming, mask_timings
 
 # The interval width the precision panel plans for unless the researcher asks for another,
 # in the units the page shows: ms for HYPE_time, percentage points for HYPE_inf. Roughly the
@@ -155,6 +160,7 @@ def _result_rows(study: Study, results: StudyResults) -> list[dict]:
             {
                 "name": model.name,
                 "n_raters": model.n_raters,
+                "n_excluded": model.n_excluded,
                 "n_in_progress": model.n_in_progress,
                 "target": study.raters_per_model,
                 "score": fmt(score.estimate) if score else None,
@@ -218,6 +224,19 @@ def _baselines(study: Study, results: StudyResults) -> dict:
             for b in summary.references
         ],
     }
+
+
+def _mask_timings(study: Study) -> list[MaskTiming]:
+    """What the masks really last at each refresh rate the study's raters measured (at 60 Hz
+    before anyone has): frames are whole, so 30 ms is 2 frames = 33.3 ms at 60 Hz."""
+    if study.method != Study.Method.TIME or not study.mask_count:
+        return []
+    measured = RaterSession.objects.filter(study=study, refresh_ms__isnull=False)
+    return mask_timings(
+        count=study.mask_count,
+        mask_ms=study.mask_ms,
+        refresh_intervals=measured.values_list("refresh_ms", flat=True),
+    )
 
 
 def _scores_chart(results: StudyResults) -> dict:
@@ -323,9 +342,19 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             ],
             "target_accuracy": rule.target_accuracy(),
             "below_chance": rule.is_at_or_below_chance(),
+            "display": display_shown(study_obj),
+            "mask_timings": _mask_timings(study_obj),
             "blocks": blocks,
             "per_block": per_block,
             "rows": _result_rows(study_obj, results),
+            # Raters excluded after completing: the scores without exclusions, next to them.
+            "n_excluded": results.n_excluded,
+            "rows_without_exclusions": _result_rows(
+                study_obj, study_results_without_exclusions(study_obj, applied=results)
+            )
+            if results.n_excluded
+            else [],
+            "exclusion_rules": rules_summary(study_obj),
             "unit": results.unit,
             "confidence": confidence_label(study_obj.confidence),
             "verdict": verdict_lead,
@@ -333,6 +362,12 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "scores_chart": _scores_chart(results),
             "baselines": _baselines(study_obj, results),
             "progress": progress,
+            "group_choices": list(StudyGroup.objects.filter(owner=study_obj.owner_id))
+            if can_edit
+            else [],
+            "pool_size": pool_size(study_obj.group)
+            if study_obj.group and study_obj.group.kind == StudyGroup.Kind.POOL
+            else None,
             "precision": _precision(study_obj, results, histories, width),
             "width_error": width_error,
             # What the raters' pay comes to: for the owner and staff only, as the payments page.

@@ -4,15 +4,20 @@ staircase traces. Scores and thresholds come from experiments.services.scores.""
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from django.db.models import Count, Q, QuerySet
 
-from experiments.models import Block, RaterSession, Study, Trial
+from experiments.models import Answer, Block, RaterSession, Study, Trial
 from experiments.services.scores import block_threshold_of
 
 Status = RaterSession.Status
+# Flagged answers read per round trip.
+FLAG_CHUNK_ROWS = 2_000
 
 
 def sessions_counted(study: Study, *, order: tuple[str, ...] = ("id",)) -> QuerySet[RaterSession]:
@@ -38,13 +43,39 @@ def sessions_counted(study: Study, *, order: tuple[str, ...] = ("id",)) -> Query
     )
 
 
-def qualification_state(*, study: Study, status: str, total: int | None) -> str:
-    """passed, failed, pending (not finished yet) or none (the study has no qualification)."""
+def flags_by_session(study: Study) -> Iterator[tuple[int, Counter]]:
+    """(session id, answers per quality flag) of every session of the study with a flagged
+    answer, in session order: one query over the flagged answers, read in chunks."""
+    flagged = (
+        Answer.objects.filter(trial__session__study=study)
+        .exclude(flags=[])
+        .order_by("trial__session_id")
+        .values_list("trial__session_id", "flags")
+        .iterator(chunk_size=FLAG_CHUNK_ROWS)
+    )
+    for session_id, rows in groupby(flagged, key=itemgetter(0)):
+        yield session_id, Counter(flag for _, flags in rows for flag in flags or ())
+
+
+def qualification_state(*, study: Study, status: str, total: int | None, kept: bool = False) -> str:
+    """passed, failed, pending (not finished yet), kept (passed in an earlier study of the
+    session's qualified pool, so skipped here) or none (the study has no qualification)."""
     if total is None:
+        if kept:
+            return "kept"
         if not study.qualification_trials:
             return "none"
         return "failed" if status == Status.FAILED_QUALIFICATION else "pending"
     return "failed" if status == Status.FAILED_QUALIFICATION else "passed"
+
+
+def qualification_kept_from(session: RaterSession) -> str:
+    """Which earlier session's passed qualification this one kept, in words ("" if none); read
+    with select_related("qualification_from__study") to cost no query."""
+    earlier = session.qualification_from
+    if earlier is None:
+        return ""
+    return f"rater {earlier.public_id} in {earlier.study.name}"
 
 
 def session_trials(session: RaterSession) -> list[dict[str, Any]]:

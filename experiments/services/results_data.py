@@ -1,5 +1,6 @@
 """A study's HYPE scores as JSON-ready plain data: what the API's results endpoint sends and
-what `manage.py hype_scores --format json` prints, so the terminal and the API agree."""
+what `manage.py hype_scores --format json` prints, so the terminal and the API agree. Both the
+study's result (exclusions applied) and the result without exclusions are in it."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ from typing import Any
 
 from experiments.models import Study
 from experiments.services.baselines import study_baselines
-from experiments.services.scores import StudyResults, study_results
+from experiments.services.scores import (
+    StudyResults,
+    study_results_both,
+    study_results_without_exclusions,
+)
 
 
 def _finite(value: float | None) -> float | None:
@@ -18,11 +23,32 @@ def _finite(value: float | None) -> float | None:
     return float(value)
 
 
-def study_results_data(*, study: Study, results: StudyResults | None = None) -> dict[str, Any]:
+def study_results_data(
+    *,
+    study: Study,
+    results: StudyResults | None = None,
+    without_exclusions: StudyResults | None = None,
+) -> dict[str, Any]:
     """The study's scores as plain data, straight from study_results (also used by
-    `manage.py hype_scores --format json`, so the terminal and the API agree)."""
-    results = results or study_results(study)
+    `manage.py hype_scores --format json`, so the terminal and the API agree): the study's
+    result (its completed raters who are not excluded) at the top, and under
+    `without_exclusions` the same made from every rater who completed, those excluded
+    afterwards among them."""
+    if results is None:
+        results, without_exclusions = study_results_both(study)
+    elif without_exclusions is None:
+        without_exclusions = study_results_without_exclusions(study, applied=results)
     baselines = study_baselines(study)
+    return {
+        "study": study.public_id,
+        "method": results.method,
+        "unit": results.unit,
+        **_result_data(study, results, baselines),
+        "without_exclusions": _result_data(study, without_exclusions, baselines),
+    }
+
+
+def _result_data(study: Study, results: StudyResults, baselines) -> dict[str, Any]:
     models = []
     for model in results.models:
         score = model.score
@@ -31,6 +57,7 @@ def study_results_data(*, study: Study, results: StudyResults | None = None) -> 
             {
                 "name": model.name,
                 "n_raters": model.n_raters,
+                "n_excluded": model.n_excluded,
                 "target_raters": study.raters_per_model,
                 "n_in_progress": model.n_in_progress,
                 "rater_scores": list(model.rater_scores),
@@ -65,9 +92,8 @@ def study_results_data(*, study: Study, results: StudyResults | None = None) -> 
         )
     comparison = results.comparison
     return {
-        "study": study.public_id,
-        "method": results.method,
-        "unit": results.unit,
+        "exclusions": results.exclusions,
+        "n_excluded": results.n_excluded,
         "models": models,
         "comparison": None
         if comparison is None

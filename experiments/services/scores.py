@@ -1,16 +1,21 @@
 """A study's HYPE scores, the only place they are made: each rater's score from their task
 answers (RaterScore), and per model the score of its completed raters with a bootstrap
-interval, and the test of whether the models differ. Pages, exports, the API and the
-commands all call here; the arithmetic is hype.science's."""
+interval, and the test of whether the models differ. The study's result leaves excluded raters
+out (exclusions "applied"); the same result counting the raters excluded after they completed
+(exclusions "none") is made here too. Pages, exports, the API and the commands all call here;
+the arithmetic is hype.science's."""
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
+
+from django.db.models import Q
 
 from experiments.models import Answer, Block, RaterSession, Study
 from hype.science.bootstrap import (
@@ -27,6 +32,42 @@ from hype.science.thresholds import block_threshold, rater_time_score
 # Answers fetched from the database per round trip when scores are streamed.
 DB_CHUNK_ROWS = 2_000
 
+# Which raters a result counts: "applied", the study's result (completed raters who are not
+# excluded), or "none", every rater who completed, those excluded afterwards too (status
+# excluded, status_before_exclusion completed). A rater excluded while still under way never
+# completed: no result counts them.
+EXCLUSIONS_APPLIED = "applied"
+EXCLUSIONS_NONE = "none"
+EXCLUSION_VIEWS = (EXCLUSIONS_APPLIED, EXCLUSIONS_NONE)
+_COMPLETED = Q(status=RaterSession.Status.COMPLETED)
+_EXCLUDED_AFTER_COMPLETING = Q(
+    status=RaterSession.Status.EXCLUDED,
+    status_before_exclusion=RaterSession.Status.COMPLETED,
+)
+
+
+def _counted(exclusions: str) -> Q:
+    """The sessions a result counts, as a filter on RaterSession."""
+    if exclusions == EXCLUSIONS_APPLIED:
+        return _COMPLETED
+    if exclusions == EXCLUSIONS_NONE:
+        return _COMPLETED | _EXCLUDED_AFTER_COMPLETING
+    raise ValueError(f"exclusions must be one of {EXCLUSION_VIEWS}, not {exclusions!r}")
+
+
+def _sessions_per_model(study: Study) -> tuple[dict[int, int], dict[int, int]]:
+    """(model id -> raters in progress, model id -> raters excluded after they completed:
+    those the two results differ by), from one query."""
+    in_progress: dict[int, int] = defaultdict(int)
+    excluded: dict[int, int] = defaultdict(int)
+    for model_id, status in RaterSession.objects.filter(
+        Q(status__in=RaterSession.IN_PROGRESS) | _EXCLUDED_AFTER_COMPLETING,
+        study=study,
+        model__isnull=False,
+    ).values_list("model_id", "status"):
+        (excluded if status == RaterSession.Status.EXCLUDED else in_progress)[model_id] += 1
+    return in_progress, excluded
+
 
 @dataclass(frozen=True)
 class ModelResult:
@@ -40,6 +81,9 @@ class ModelResult:
     rater_scores: tuple[float, ...]
     score: BootstrapResult | None
     inf: InfScore | None
+    # Raters of the model excluded after completing: left out of n_raters when exclusions are
+    # applied, among them when not.
+    n_excluded: int = 0
 
 
 @dataclass(frozen=True)
@@ -49,6 +93,12 @@ class StudyResults:
     unit: str
     models: tuple[ModelResult, ...]
     comparison: Comparison | None
+    exclusions: str = EXCLUSIONS_APPLIED  # EXCLUSIONS_APPLIED or EXCLUSIONS_NONE
+
+    @property
+    def n_excluded(self) -> int:
+        """Raters excluded after completing, over all models."""
+        return sum(model.n_excluded for model in self.models)
 
 
 def model_seed(study: Study, model_name: str) -> int:
@@ -56,15 +106,16 @@ def model_seed(study: Study, model_name: str) -> int:
     return model_stream_seed(study.bootstrap_seed, model_name)
 
 
-def scored_answers(study: Study, *, statuses=(RaterSession.Status.COMPLETED,), session=None):
-    """What the scores read: the task answers of raters in these statuses (or of one session),
-    in rater, block and trial order, as (session, model, block, requested_ms, is_real,
-    correct) rows."""
+def scored_answers(study: Study, *, exclusions: str = EXCLUSIONS_APPLIED, session=None):
+    """What the scores read: the task answers of the raters a result counts (exclusions, see
+    EXCLUSION_VIEWS) or of one session, in rater, block and trial order, as (session, model,
+    block, requested_ms, is_real, correct) rows."""
     answers = Answer.objects.filter(trial__block__kind=Block.Kind.TASK)
     if session is not None:
         answers = answers.filter(trial__session=session)
     else:
-        answers = answers.filter(trial__session__study=study, trial__session__status__in=statuses)
+        counted = RaterSession.objects.filter(_counted(exclusions), study=study)
+        answers = answers.filter(trial__session__in=counted.values("id"))
     return answers.order_by(
         "trial__session_id", "trial__block__index", "trial__position"
     ).values_list(
@@ -157,12 +208,11 @@ def _rater_score(study: Study, session_id: int, model_id: int | None, rows) -> R
     )
 
 
-def rater_scores(
-    study: Study, *, statuses=(RaterSession.Status.COMPLETED,)
-) -> Iterator[RaterScore]:
-    """The score of every rater in these statuses who has a task answer, in session order,
-    one rater's answers in memory at a time. The study's results count completed raters."""
-    answers = scored_answers(study, statuses=statuses).iterator(chunk_size=DB_CHUNK_ROWS)
+def rater_scores(study: Study, *, exclusions: str = EXCLUSIONS_APPLIED) -> Iterator[RaterScore]:
+    """The score of every rater a result counts who has a task answer (by default the study's
+    result: completed raters, not excluded), in session order, one rater's answers in memory
+    at a time."""
+    answers = scored_answers(study, exclusions=exclusions).iterator(chunk_size=DB_CHUNK_ROWS)
     for session_id, rows in groupby(answers, key=itemgetter(0)):
         rows = list(rows)
         yield _rater_score(study, session_id, rows[0][1], rows)
@@ -213,22 +263,51 @@ def _model_score(
     return rater_scores, score, errors
 
 
-def _completed_raters(study: Study) -> dict[int, RaterScore]:
-    """session id -> score, for every completed rater who answered a task trial."""
-    return {r.session_id: r for r in rater_scores(study)}
+def _completed_raters(study: Study, exclusions: str = EXCLUSIONS_APPLIED) -> dict[int, RaterScore]:
+    """session id -> score, for every rater the result counts who answered a task trial."""
+    return {r.session_id: r for r in rater_scores(study, exclusions=exclusions)}
 
 
-def study_results(study: Study) -> StudyResults:
-    """Scores of every model of the study from its completed raters."""
-    return _results_from(study, _completed_raters(study))
+def study_results(study: Study, *, exclusions: str = EXCLUSIONS_APPLIED) -> StudyResults:
+    """Scores of every model of the study: the study's result, from its completed raters who
+    are not excluded; with exclusions="none", from every rater who completed, the raters
+    excluded afterwards among them."""
+    return _results_from(study, _completed_raters(study, exclusions), exclusions=exclusions)
 
 
-def _results_from(study: Study, raters: dict[int, RaterScore]) -> StudyResults:
-    in_progress = defaultdict(int)
-    for model_id in RaterSession.objects.filter(
-        study=study, status__in=RaterSession.IN_PROGRESS, model__isnull=False
-    ).values_list("model_id", flat=True):
-        in_progress[model_id] += 1
+def study_results_both(study: Study) -> tuple[StudyResults, StudyResults]:
+    """(the study's result, the result without exclusions), reading the answers once. When
+    nobody was excluded after completing the two are the same numbers."""
+    everyone = _completed_raters(study, EXCLUSIONS_NONE)
+    excluded = set(
+        RaterSession.objects.filter(_EXCLUDED_AFTER_COMPLETING, study=study).values_list(
+            "id", flat=True
+        )
+    )
+    applied = _results_from(
+        study,
+        {s: r for s, r in everyone.items() if s not in excluded},
+        exclusions=EXCLUSIONS_APPLIED,
+    )
+    if not excluded:
+        return applied, dataclasses.replace(applied, exclusions=EXCLUSIONS_NONE)
+    return applied, _results_from(study, everyone, exclusions=EXCLUSIONS_NONE)
+
+
+def study_results_without_exclusions(
+    study: Study, *, applied: StudyResults | None = None
+) -> StudyResults:
+    """The result without exclusions; `applied`: the study's result, when the caller has it
+    already (then nothing is read again when nobody was excluded after completing)."""
+    if applied is not None and not applied.n_excluded:
+        return dataclasses.replace(applied, exclusions=EXCLUSIONS_NONE)
+    return study_results(study, exclusions=EXCLUSIONS_NONE)
+
+
+def _results_from(
+    study: Study, raters: dict[int, RaterScore], *, exclusions: str = EXCLUSIONS_APPLIED
+) -> StudyResults:
+    in_progress, excluded = _sessions_per_model(study)
 
     results = []
     for model in study.models.order_by("name"):
@@ -243,6 +322,7 @@ def _results_from(study: Study, raters: dict[int, RaterScore]) -> StudyResults:
                 rater_scores=rater_scores,
                 score=score,
                 inf=pooled,
+                n_excluded=excluded.get(model.id, 0),
             )
         )
 
@@ -254,6 +334,7 @@ def _results_from(study: Study, raters: dict[int, RaterScore]) -> StudyResults:
         unit=study.score_unit,
         models=tuple(results),
         comparison=comparison,
+        exclusions=exclusions,
     )
 
 

@@ -13,6 +13,7 @@ from django.db import transaction
 from django.db.models import Count
 
 from experiments.models import Image, Study
+from experiments.services.exclusions import EXCLUSION_RULES
 from experiments.services.imports.parameters import staircase_bounds_problem
 from experiments.services.problems import InputProblems
 
@@ -113,11 +114,14 @@ def study_update(
         }
         fixed = sorted(set(changed) & set(FIXED_AT_IMPORT))
         started = study.rater_sessions.count()
-        if changed and started:
+        # The exclusion rules decide what is scored, not what raters see: they may change at
+        # any time (experiments.services.exclusions applies them).
+        locked = sorted(set(changed) - set(EXCLUSION_RULES))
+        if locked and started:
             problems.append(
                 f"parameters: protocol parameters cannot change once raters have started "
                 f"({started} rater session{'s' if started != 1 else ''} so far); asked to "
-                f"change {', '.join(sorted(changed))}. Create a new study instead."
+                f"change {', '.join(locked)}. Create a new study instead."
             )
         elif fixed:
             problems.append(

@@ -18,6 +18,10 @@ pytestmark = pytest.mark.django_db
 CHANGES = {
     "experiments:study_status": {"action": "close"},
     "experiments:study_sharing": {"action": "add", "username": "someone-else"},
+    "experiments:study_group": {"group": ""},
+    # Excluding a rater from the scores, and the study's exclusion rules.
+    "experiments:study_rater_exclusion": {"action": "exclude", "reason": "Not yours to say."},
+    "experiments:study_exclusion_rules": {"exclude_fast_streak": "5"},
 }
 # Pages that show a form on GET and change the study on POST.
 FORMS = {
@@ -33,6 +37,7 @@ FORMS = {
         "code_screened_out": "BBB2",
         "code_no_consent": "CCC3",
         "code_full": "DDD4",
+        "code_device": "EEE5",
     }
 }
 # Pages for the owner (and staff) only: they show the workers' platform ids.
@@ -165,21 +170,35 @@ def test_a_colleague_is_refused_the_owner_only_pages(client, world):
             )
 
 
+def change_url(world, name: str) -> str:
+    """The URL of a view that changes the study, or one of its raters."""
+    study, rater = world["args"]["study"], world["args"]["rater"]
+    try:
+        return reverse(name, kwargs={"study": study})
+    except NoReverseMatch:
+        return reverse(name, kwargs={"study": study, "rater": rater})
+
+
 def test_a_colleague_cannot_change_anything(client, world):
     client.force_login(world["colleague"])
     for name, data in {**CHANGES, **FORMS}.items():
-        url = reverse(name, kwargs={"study": world["args"]["study"]})
+        url = change_url(world, name)
         assert client.post(url, data).status_code == 403, url
     study = world["study"]
     study.refresh_from_db()
     assert study.status == Study.Status.LIVE
     assert study.instructions == ""
     assert list(study.viewers.values_list("username", flat=True)) == ["colleague"]
+    assert study.exclude_fast_streak is None
+    assert not study.rater_sessions.filter(status="excluded").exists()
     # The owner can: the same requests change the study.
     client.force_login(world["owner"])
     for name, data in {**CHANGES, **FORMS}.items():
-        client.post(reverse(name, kwargs={"study": study.public_id}), data)
+        client.post(change_url(world, name), data)
     study.refresh_from_db()
     assert study.status == Study.Status.CLOSED
     assert study.instructions == "Changed by someone who may not."
     assert set(study.viewers.values_list("username", flat=True)) == {"colleague", "someone-else"}
+    assert study.exclude_fast_streak == 5
+    excluded = study.rater_sessions.get(public_id=world["args"]["rater"])
+    assert (excluded.status, excluded.excluded_reason) == ("excluded", "Not yours to say.")

@@ -1,7 +1,8 @@
 """`manage.py hype_scores STUDY`: a study's HYPE scores in the terminal, as a table with the study
-page's verdict (or as CSV or JSON). The numbers are the API's
+page's verdict (or as CSV or JSON), with exclusions applied and, when a rater is excluded,
+without them. The numbers are the API's
 (experiments.services.results_data.study_results_data) and the scores.csv export's, all from
-one experiments.services.scores.study_results."""
+experiments.services.scores."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from experiments.management.studies import study_argument_add, study_from_argume
 from experiments.models import Study
 from experiments.services.exports.scores import scores_csv
 from experiments.services.results_data import study_results_data
-from experiments.services.scores import study_results
+from experiments.services.scores import study_results_both
 
 
 def _number(value: float | None, unit: str) -> str:
@@ -55,24 +56,46 @@ class Command(BaseCommand):
 
     def handle(self, *args, study: str, format: str, **options):
         found = study_from_argument(study)
-        results = study_results(found)
-        data = study_results_data(study=found, results=results)
+        results, without = study_results_both(found)
+        data = study_results_data(study=found, results=results, without_exclusions=without)
         if format == "json":
             self.stdout.write(json.dumps(data, indent=2))
         elif format == "csv":
             # The scores.csv export itself, so the terminal and the download agree.
-            for chunk in scores_csv(found, results=results):
+            for chunk in scores_csv(found, results=results, without_exclusions=without):
                 self.stdout.write(chunk, ending="")
         else:
-            self._table(found, data)
+            method = "HYPE_inf" if found.method == Study.Method.INF else "HYPE_time"
+            self.stdout.write(f'Study "{found.name}" ({method}, {found.status}), {found.public_id}')
             self.stdout.write("")
-            # The study page's sentences, word for word.
-            lead, pairs = verdict(results)
-            for line in [lead, *(f"  {pair}" for pair in pairs)]:
-                self.stdout.write(line)
+            excluded = results.n_excluded
+            if excluded:
+                self.stdout.write(
+                    f"With exclusions applied ({excluded} rater{'s' if excluded != 1 else ''} "
+                    "excluded after completing left out): the study's result"
+                )
+            else:
+                self.stdout.write("No rater is excluded: with and without exclusions, the same.")
+            self._table(found, data)
+            self._verdict(results)
+            if excluded:
+                self.stdout.write("")
+                self.stdout.write(
+                    f"Without exclusions (every rater who completed, the {excluded} excluded "
+                    "among them)"
+                )
+                self._table(found, data["without_exclusions"])
+                self._verdict(without)
+
+    def _verdict(self, results) -> None:
+        self.stdout.write("")
+        # The study page's sentences, word for word.
+        lead, pairs = verdict(results)
+        for line in [lead, *(f"  {pair}" for pair in pairs)]:
+            self.stdout.write(line)
 
     def _table(self, study: Study, data: dict[str, Any]) -> None:
-        unit = data["unit"]
+        unit = study.score_unit
         inf = study.method == Study.Method.INF
         confidence = next(
             (m["score"]["confidence"] for m in data["models"] if m["score"]), study.confidence
@@ -104,8 +127,5 @@ class Command(BaseCommand):
                     _number(model["real_error"], "error"),
                 ]
             rows.append(row)
-        method = "HYPE_inf" if inf else "HYPE_time"
-        self.stdout.write(f'Study "{study.name}" ({method}, {study.status}), {study.public_id}')
-        self.stdout.write("")
         for line in _table(rows):
             self.stdout.write(line)

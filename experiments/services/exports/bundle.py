@@ -1,6 +1,6 @@
 """bundle.json: everything needed to reproduce a study's result: its parameters, models,
-images and raters counted, study_results at full precision, the stored baselines, and the
-software that computed them."""
+images and raters counted, study_results at full precision (with exclusions applied, and
+without them), the stored baselines, and the software that computed them."""
 
 from __future__ import annotations
 
@@ -15,7 +15,11 @@ from experiments.models import PROTOCOL_PARAMETERS, Baseline, Image, RaterSessio
 from experiments.services.baselines import study_baselines
 from experiments.services.exports.cells import iso_utc
 from experiments.services.exports.versions import software_versions
-from experiments.services.scores import StudyResults, study_results
+from experiments.services.scores import (
+    StudyResults,
+    study_results_both,
+    study_results_without_exclusions,
+)
 from experiments.services.studies import study_image_counts
 
 
@@ -50,31 +54,15 @@ def _rater_counts(study: Study) -> dict[int | None, dict[str, int]]:
     return counts
 
 
-def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, Any]:
-    """Everything needed to reproduce the study's result: its parameters, models, images
-    and raters counted, study_results at full precision, and the software that computed
-    them. JSON-ready (no NaN)."""
-    results = results or study_results(study)
-    images = study_image_counts(study)
-    raters = _rater_counts(study)
-    models = []
-    for model in study.models.order_by("name"):
-        models.append(
-            {
-                "name": model.name,
-                "description": model.description,
-                "images": images.get(model.id, {}),
-                "raters": raters.get(model.id, {}),
-            }
-        )
+def _results_data(results: StudyResults, baselines) -> dict[str, Any]:
     result_models = []
-    baselines = study_baselines(study)
     for model in results.models:
         baseline = baselines.get(model.name)
         result_models.append(
             {
                 "name": model.name,
                 "n_raters": model.n_raters,
+                "n_excluded": model.n_excluded,
                 "n_in_progress": model.n_in_progress,
                 "rater_scores": list(model.rater_scores),
                 "score": dataclasses.asdict(model.score) if model.score else None,
@@ -87,6 +75,42 @@ def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, An
                 "recall": baseline.recall if baseline else None,
             }
         )
+    return {
+        "method": results.method,
+        "unit": results.unit,
+        "exclusions": results.exclusions,
+        "n_excluded": results.n_excluded,
+        "models": result_models,
+        "comparison": (dataclasses.asdict(results.comparison) if results.comparison else None),
+    }
+
+
+def bundle(
+    study: Study,
+    *,
+    results: StudyResults | None = None,
+    without_exclusions: StudyResults | None = None,
+) -> dict[str, Any]:
+    """Everything needed to reproduce the study's result: its parameters, models, images
+    and raters counted, study_results at full precision (exclusions applied, and without
+    them), and the software that computed them. JSON-ready (no NaN)."""
+    if results is None:
+        results, without_exclusions = study_results_both(study)
+    elif without_exclusions is None:
+        without_exclusions = study_results_without_exclusions(study, applied=results)
+    images = study_image_counts(study)
+    raters = _rater_counts(study)
+    models = []
+    for model in study.models.order_by("name"):
+        models.append(
+            {
+                "name": model.name,
+                "description": model.description,
+                "images": images.get(model.id, {}),
+                "raters": raters.get(model.id, {}),
+            }
+        )
+    baselines = study_baselines(study)
     return _json_safe(
         {
             "format": "hype-study-bundle",
@@ -128,13 +152,7 @@ def bundle(study: Study, *, results: StudyResults | None = None) -> dict[str, An
                 .select_related("model")
                 .order_by("model__name", "reference")
             ],
-            "results": {
-                "method": results.method,
-                "unit": results.unit,
-                "models": result_models,
-                "comparison": (
-                    dataclasses.asdict(results.comparison) if results.comparison else None
-                ),
-            },
+            "results": _results_data(results, baselines),
+            "results_without_exclusions": _results_data(without_exclusions, baselines),
         }
     )

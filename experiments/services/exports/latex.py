@@ -110,6 +110,14 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
         f"{what} SD and {level} percentile intervals from "
         f"{study.bootstrap_resamples:,} bootstrap resamples of raters."
     )
+    if results.n_excluded:
+        # The table is the study's result: say whom it leaves out (scores.csv has both).
+        n = results.n_excluded
+        caption += (
+            f" Raters are those who completed and were not excluded ({n} "
+            f"{'rater' if n == 1 else 'raters'} excluded after completing "
+            f"{'is' if n == 1 else 'are'} not counted)."
+        )
     if baselines:
         caption += (
             " FID: Inception-v3 pool3 features of each model's fakes against the study's "

@@ -49,6 +49,13 @@ def _reason(pay: RaterPay) -> str:
     return f"Bonus for {pay.task_correct} correct {answers} in the image study. Thank you!"
 
 
+def _approve(pay: RaterPay) -> str:
+    # Excluded after completing: they earned the pay, and the researcher decides (empty).
+    if pay.decide:
+        return ""
+    return "true" if pay.status == COMPLETED else "false"
+
+
 APPROVAL_COLUMNS = (
     PayColumn("platform", lambda pay: text(pay.source)),
     PayColumn("worker_id", _worker),
@@ -56,9 +63,10 @@ APPROVAL_COLUMNS = (
     PayColumn("platform_session_id", _platform_session),
     PayColumn("status", lambda pay: text(pay.status)),
     PayColumn("completion_code", lambda pay: text(pay.completion_code)),
-    PayColumn("approve", lambda pay: "true" if pay.status == COMPLETED else "false"),
+    PayColumn("approve", _approve),
     PayColumn("base_due", lambda pay: cents_as_amount(pay.base_cents)),
     PayColumn("currency", lambda pay: text(pay.currency)),
+    PayColumn("excluded_reason", lambda pay: untrusted_text(pay.excluded_reason)),
 )
 # Prolific's bulk bonus format: "<participant_id>,<amount>" lines, no header, the amount in
 # the Prolific study's currency with two decimals (its API docs, "Set up bonuses").
@@ -78,7 +86,8 @@ def _from_a_platform(pay: RaterPay) -> bool:
 def _bonus_to_send(source: str) -> Callable[[RaterPay], bool]:
     """Completed raters of the platform with a bonus due and no bonus Payment recorded. A
     recorded one is left out whatever its status: paid, sent (it may have been paid) or
-    prepared (a payment command has it in hand and will send it): never paid twice."""
+    prepared (a payment command has it in hand and will send it): never paid twice. Raters
+    excluded after completing are left out too: the researcher decides on the platform."""
 
     def wanted(pay: RaterPay) -> bool:
         return (

@@ -1,4 +1,5 @@
-"""scores.csv: one row per model, exactly study_results' numbers at full precision, with the
+"""scores.csv: two rows per model, exactly study_results' numbers at full precision: the
+study's result (exclusions "applied") and the result without exclusions ("none"), with the
 model's automated baselines where they have been computed (docs/data-dictionary.md)."""
 
 from __future__ import annotations
@@ -9,13 +10,18 @@ from typing import Any
 from experiments.models import Baseline, Study
 from experiments.services.baselines import study_baselines
 from experiments.services.exports.cells import csv_chunks
-from experiments.services.scores import StudyResults, study_results
+from experiments.services.scores import (
+    StudyResults,
+    study_results_both,
+    study_results_without_exclusions,
+)
 
 SCORE_COLUMNS = (
     "study",
     "model",
     "method",
     "unit",
+    "exclusions",
     "score",
     "sd",
     "ci_low",
@@ -25,6 +31,7 @@ SCORE_COLUMNS = (
     "seed",
     "n_raters",
     "n_in_progress",
+    "n_excluded",
     "fake_error",
     "real_error",
     "fid",
@@ -53,33 +60,52 @@ def _baseline_values(baseline: Baseline | None) -> tuple[Any, ...]:
     )
 
 
-def score_rows(study: Study, *, results: StudyResults | None = None) -> Iterator[tuple[Any, ...]]:
-    """One row per model (SCORE_COLUMNS), exactly study_results' numbers, and the automated
-    baselines (FID, KID, precision, recall against the study's real images) where
-    compute_baselines has stored them; empty otherwise, never guessed."""
-    results = results or study_results(study)
+def score_rows(
+    study: Study,
+    *,
+    results: StudyResults | None = None,
+    without_exclusions: StudyResults | None = None,
+) -> Iterator[tuple[Any, ...]]:
+    """Two rows per model (SCORE_COLUMNS), in name order: the study's result (exclusions
+    applied), then the result without exclusions (every rater who completed, those excluded
+    afterwards too), exactly study_results' numbers; and the automated baselines (FID, KID,
+    precision, recall against the study's real images) where compute_baselines has stored
+    them; empty otherwise, never guessed."""
+    if results is None:
+        results, without_exclusions = study_results_both(study)
+    elif without_exclusions is None:
+        without_exclusions = study_results_without_exclusions(study, applied=results)
     baselines = study_baselines(study)
-    for model in results.models:
-        score, inf = model.score, model.inf
-        yield (
-            study.public_id,
-            model.name,
-            results.method,
-            results.unit,
-            score.estimate if score else None,
-            score.sd if score else None,
-            score.low if score else None,
-            score.high if score else None,
-            score.confidence if score else None,
-            score.resamples if score else None,
-            score.seed if score else None,
-            model.n_raters,
-            model.n_in_progress,
-            inf.fake_error if inf else None,
-            inf.real_error if inf else None,
-            *_baseline_values(baselines.get(model.name)),
-        )
+    for pair in zip(results.models, without_exclusions.models, strict=True):
+        for view, model in zip((results, without_exclusions), pair, strict=True):
+            score, inf = model.score, model.inf
+            yield (
+                study.public_id,
+                model.name,
+                view.method,
+                view.unit,
+                view.exclusions,
+                score.estimate if score else None,
+                score.sd if score else None,
+                score.low if score else None,
+                score.high if score else None,
+                score.confidence if score else None,
+                score.resamples if score else None,
+                score.seed if score else None,
+                model.n_raters,
+                model.n_in_progress,
+                model.n_excluded,
+                inf.fake_error if inf else None,
+                inf.real_error if inf else None,
+                *_baseline_values(baselines.get(model.name)),
+            )
 
 
-def scores_csv(study: Study, *, results: StudyResults | None = None) -> Iterator[str]:
-    return csv_chunks(SCORE_COLUMNS, score_rows(study, results=results))
+def scores_csv(
+    study: Study,
+    *,
+    results: StudyResults | None = None,
+    without_exclusions: StudyResults | None = None,
+) -> Iterator[str]:
+    rows = score_rows(study, results=results, without_exclusions=without_exclusions)
+    return csv_chunks(SCORE_COLUMNS, rows)

@@ -1,5 +1,6 @@
-"""trials.csv: one row per answered trial, long format (docs/data-dictionary.md). Its columns
-are declared once, below, each with the field it is read from and how its cells are written."""
+"""trials.csv: one row per answered trial, long format (docs/data-dictionary.md), of every
+rater, excluded or not. Its columns are declared once, below, each with the field it is read
+from and how its cells are written."""
 
 from __future__ import annotations
 
@@ -16,7 +17,19 @@ from experiments.services.exports.cells import (
     iso_utc,
     number,
     text,
+    untrusted_text,
 )
+
+EXCLUDED = "excluded"
+
+
+def _excluded(status: str) -> str:
+    return boolean(status == EXCLUDED)
+
+
+def _reason(value: str | None) -> str:
+    # A reason is typed by a researcher: never run as a spreadsheet formula either.
+    return untrusted_text(value or "")
 
 
 @dataclass(frozen=True)
@@ -52,6 +65,12 @@ TRIAL_COLUMNS = (
     Column("flags", "flags", flag_list),
     Column("presented_at", "trial__presented_at", iso_utc),
     Column("answered_at", "answered_at", iso_utc),
+    # The rater's exclusion, on each of their rows (no row is ever left out for it).
+    Column("rater_status", "trial__session__status", text),
+    Column("excluded", "trial__session__status", _excluded),
+    Column("excluded_reason", "trial__session__excluded_reason", _reason),
+    Column("excluded_by", "trial__session__excluded_by", _reason),
+    Column("excluded_at", "trial__session__excluded_at", iso_utc),
 )
 TRIAL_COLUMN_NAMES = tuple(column.name for column in TRIAL_COLUMNS)
 # The first column is the study, the same on every row; the others are read from the answers.

@@ -25,7 +25,7 @@ def form_data(**overrides) -> dict:
             if value:
                 data[name] = "on"
         else:
-            data[name] = value
+            data[name] = "" if value is None else value  # an empty box
     data.update(overrides)
     return data
 

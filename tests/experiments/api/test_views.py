@@ -369,7 +369,8 @@ def test_results_match_the_scores_csv_export(people, study):
     data = client.get(f"/api/studies/{study.public_id}/results/").json()
     response = client.get(f"/api/studies/{study.public_id}/exports/scores.csv")
     rows = list(csv.DictReader(io.StringIO(b"".join(response.streaming_content).decode())))
-    for shown, row in zip(data["models"], rows, strict=True):
+    applied = [row for row in rows if row["exclusions"] == "applied"]
+    for shown, row in zip(data["models"], applied, strict=True):
         assert row["model"] == shown["name"]
         assert float(row["score"]) == shown["score"]["estimate"]
         assert float(row["ci_low"]) == shown["score"]["low"]
@@ -494,7 +495,7 @@ def test_a_script_creates_a_study_from_zips_opens_it_and_fetches_its_results(peo
         "draft",
     )
     assert created["parameters"]["qualification_trials"] == 2
-    assert created["parameters"]["feedback"] is True  # omitted: the default, not False
+    assert created["parameters"]["feedback"] == "every_trial"  # omitted: the default
     summary = created["import_summary"]
     assert summary["real"] == 4 and summary["fakes"] == {"stylegan": 3, "progan": 3}
     assert "Model stylegan: 3 fakes for the task" in summary["summary"]
@@ -536,7 +537,7 @@ def test_parameters_and_a_display_size_can_be_given_at_creation(people):
     assert (study.method, study.status, study.feedback, study.staircase_step_up_ms) == (
         "time",
         "live",
-        False,
+        "none",  # false, as older scripts send it: no feedback
         20,
     )
     assert (study.display_width, study.display_height) == (16, 16)
@@ -655,7 +656,7 @@ def test_a_colleague_cannot_change_anything(people, study):
         assert response.status_code == 403
         assert response.json() == {"detail": "This study is shared with you read-only."}
     study.refresh_from_db()
-    assert (study.name, study.status, study.feedback) == ("Faces", "draft", True)
+    assert (study.name, study.status, study.feedback) == ("Faces", "draft", "every_trial")
 
 
 def test_the_name_changes_even_after_raters_started(people, study):
@@ -739,3 +740,37 @@ def test_an_unknown_field_or_invalid_value_is_refused(body, people):
 def test_staff_change_any_study(people, study):
     response = patch(client_for(people["staff"]), study, {"status": "live"})
     assert response.status_code == 200
+
+
+def test_feedback_true_or_false_from_an_older_script_means_every_trial_or_none(people, study):
+    RaterSession.objects.filter(study=study).delete()  # parameters change before raters only
+    client = client_for(people["owner"])
+    response = patch(client, study, {"parameters": {"feedback": False}})
+    assert response.status_code == 200, response.content
+    assert response.json()["parameters"]["feedback"] == "none"
+    response = patch(client, study, {"parameters": {"feedback": "qualification"}})
+    assert response.json()["parameters"]["feedback"] == "qualification"
+    response = patch(client, study, {"parameters": {"feedback": "sometimes"}})
+    assert response.status_code == 400
+    study.refresh_from_db()
+    assert study.feedback == "qualification"
+
+
+def test_exclusion_rules_change_after_raters_started_and_are_applied_at_once(people, study):
+    client = client_for(people["owner"])
+    # Other parameters are fixed once raters have started...
+    assert patch(client, study, {"parameters": {"staircase_step_up_ms": 20}}).status_code == 400
+    # ...the exclusion rules are not. Every task answer of these raters says "real": a rule
+    # against 3 same answers in a row excludes the raters with 3 or more.
+    response = patch(client, study, {"parameters": {"exclude_same_key_streak": 3}})
+    assert response.status_code == 200, response.content
+    assert response.json()["parameters"]["exclude_same_key_streak"] == 3
+    excluded = RaterSession.objects.filter(study=study, status="excluded")
+    assert excluded.exists() and set(excluded.values_list("excluded_by", flat=True)) == {"rule"}
+    results = client.get(f"/api/studies/{study.public_id}/results/").json()
+    assert results["n_excluded"] == excluded.count()
+    assert results["without_exclusions"]["n_excluded"] == excluded.count()
+    assert (
+        sum(m["n_raters"] for m in results["without_exclusions"]["models"])
+        == sum(m["n_raters"] for m in results["models"]) + excluded.count()
+    )

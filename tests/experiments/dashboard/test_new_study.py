@@ -37,7 +37,7 @@ def form_data(*, real, models, **overrides) -> dict:
             if value:
                 data[name] = "on"
         else:
-            data[name] = value
+            data[name] = "" if value is None else value  # an empty box
     data |= {
         "model-TOTAL_FORMS": len(models),
         "model-INITIAL_FORMS": 0,
@@ -101,8 +101,12 @@ def test_the_form_gives_every_parameter_with_its_default_and_help_grouped_as_the
         (tag,) = re.findall(rf'<(?:input|select)[^>]* name="{name}"[^>]*>', html)
         assert f'aria-describedby="id_{name}_helptext"' in tag, name
         if isinstance(default, bool):
-            assert " checked" in tag
-        elif name != "threshold_tie_rule":
+            assert (" checked" in tag) == default, name
+        elif tag.startswith("<select"):
+            assert f'<option value="{default}" selected>' in html, name
+        elif default is None:  # a rule that is off: an empty box
+            assert "value=" not in tag, name
+        else:
             assert f'value="{default}"' in tag, name
         help_text = re.search(rf'<p class="help" id="id_{name}_helptext">([^<]+)</p>', html)
         assert help_text and "Default: " in help_text[1], name

@@ -9,7 +9,7 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from experiments.models import Answer, RaterSession, Study
+from experiments.models import Answer, Block, RaterSession, Study
 from hype.science.thresholds import rater_time_score
 from tests.factories import answered_session_make, session_make, study_make, user_make
 
@@ -234,3 +234,111 @@ def test_a_hype_inf_rater_gets_an_accuracy_summary_instead_of_a_trace(client, ow
     assert "None of the 4 answered trials is flagged" in html
     list_html = client.get(list_url(study)).content.decode()
     assert "Error rate" in list_html and "50.0%" in list_html
+
+
+# --- Flags and exclusions --------------------------------------------------------------------
+
+
+def exclusion_url(study, session):
+    return f"/studies/{study.public_id}/raters/{session.public_id}/exclusion"
+
+
+def test_the_list_sums_up_each_raters_flags(client, owner, study, done):
+    client.force_login(owner)
+    html = client.get(list_url(study)).content.decode()
+    row = html[html.index(f'data-rater="{done.public_id}"') :].split("</tr>")[0]
+    assert "timing_off 3 · page_hidden 1" in row
+
+
+def test_the_owner_excludes_a_rater_with_a_reason_and_sees_it_everywhere(
+    client, owner, study, done
+):
+    client.force_login(owner)
+    response = client.post(
+        exclusion_url(study, done), {"action": "exclude", "reason": "Two raters, one keyboard."}
+    )
+    assert response.status_code == 302
+    assert response["Location"] == rater_url(study, done) + "#exclusion"
+    done.refresh_from_db()
+    assert (done.status, done.excluded_by, done.excluded_reason) == (
+        Status.EXCLUDED,
+        "ada",
+        "Two raters, one keyboard.",
+    )
+    page = client.get(rater_url(study, done)).content.decode()
+    assert "Excluded from the scores" in page and "Two raters, one keyboard." in page
+    assert 'id="undo-form"' in page and 'id="exclude-form"' not in page
+    row = client.get(list_url(study)).content.decode()
+    row = row[row.index(f'data-rater="{done.public_id}"') :].split("</tr>")[0]
+    assert "Excluded" in row and "by ada: Two raters, one keyboard." in row
+    # Undone: counted again, and the page says it was undone.
+    client.post(exclusion_url(study, done), {"action": "undo"})
+    done.refresh_from_db()
+    assert done.status == Status.COMPLETED and done.exclusion_undone_at is not None
+    page = client.get(rater_url(study, done)).content.decode()
+    assert "was undone on" in page and 'id="exclude-form"' in page
+
+
+def test_excluding_without_a_reason_says_so_and_changes_nothing(client, owner, study, done):
+    client.force_login(owner)
+    response = client.post(
+        exclusion_url(study, done), {"action": "exclude", "reason": "  "}, follow=True
+    )
+    assert "Give a reason for excluding this rater" in response.content.decode()
+    done.refresh_from_db()
+    assert done.status == Status.COMPLETED
+
+
+def test_a_colleague_sees_the_exclusion_but_no_form_and_cannot_post(
+    client, owner, colleague, study, done
+):
+    client.force_login(colleague)
+    page = client.get(rater_url(study, done)).content.decode()
+    assert 'id="exclusion"' in page and 'id="exclude-form"' not in page
+    assert 'id="rules-form"' not in client.get(list_url(study)).content.decode()
+    assert (
+        client.post(exclusion_url(study, done), {"action": "exclude", "reason": "x"}).status_code
+        == 403
+    )
+    done.refresh_from_db()
+    assert done.status == Status.COMPLETED
+
+
+def test_a_bad_exclusion_action_is_a_bad_request(client, owner, study, done):
+    client.force_login(owner)
+    assert client.post(exclusion_url(study, done), {"action": "delete"}).status_code == 400
+
+
+def test_the_rules_form_saves_the_rules_applies_them_and_says_how_many_were_excluded(
+    client, owner, study, done
+):
+    # done's answers: 3 of 8 with timing_off (in timed blocks), 1 hidden.
+    Block.objects.filter(session=done).update(timed=True)
+    client.force_login(owner)
+    page = client.get(list_url(study)).content.decode()
+    assert 'id="rules-form"' in page and "None: no rater is excluded automatically" in page
+    response = client.post(
+        f"/studies/{study.public_id}/raters/rules",
+        {"exclude_timing_share": "0.25", "exclude_same_key_streak": ""},
+        follow=True,
+    )
+    html = response.content.decode()
+    assert "1 newly excluded" in html and "(1 checked)" in html
+    study.refresh_from_db()
+    assert (study.exclude_timing_share, study.exclude_same_key_streak) == (0.25, None)
+    done.refresh_from_db()
+    assert done.status == Status.EXCLUDED and done.excluded_by == "rule"
+    assert "timing off in more than 25% of timed answers" in html
+    # The study page states the rule and shows both results.
+    study_page = client.get(f"/studies/{study.public_id}/").content.decode()
+    assert 'id="exclusion-rules"' in study_page and "timing off in more than 25%" in study_page
+
+
+def test_a_bad_rule_is_refused_with_what_is_wrong(client, owner, study, done):
+    client.force_login(owner)
+    response = client.post(
+        f"/studies/{study.public_id}/raters/rules", {"exclude_hidden_share": "2"}, follow=True
+    )
+    assert "The rules were not changed." in response.content.decode()
+    study.refresh_from_db()
+    assert study.exclude_hidden_share is None

@@ -125,3 +125,30 @@ def test_csv_is_the_scores_export_at_full_precision(study):
     a = study_results(study).models[0]
     assert rows[0]["model"] == "A" and float(rows[0]["score"]) == a.score.estimate == 493.75
     assert float(rows[0]["ci_low"]) == a.score.low and float(rows[0]["ci_high"]) == a.score.high
+
+
+def test_with_a_rater_excluded_it_prints_the_scores_with_and_without_exclusions(study):
+    from experiments.services.exclusions import rater_exclude
+
+    a = study.models.get(name="A")
+    first = RaterSession.objects.filter(model=a).order_by("id").first()  # scores 502.5 ms
+    rater_exclude(first, reason="testing", by="ada")
+    text = scores(study.public_id)
+    applied, without = text.split("Without exclusions", 1)
+    assert "With exclusions applied (1 rater excluded after completing left out)" in applied
+    row_a = next(line for line in applied.splitlines() if line.startswith("A "))
+    assert "485.0 ms" in row_a and "1/30" in row_a  # the other rater of A alone
+    row_a = next(line for line in without.splitlines() if line.startswith("A "))
+    assert "493.8 ms" in row_a and "2/30" in row_a  # (502.5 + 485.0) / 2
+    data = json.loads(scores(study.public_id, "--format", "json"))
+    assert data["models"][0]["score"]["estimate"] == 485.0
+    assert data["without_exclusions"]["models"][0]["score"]["estimate"] == 493.75
+    rows = list(csv.DictReader(io.StringIO(scores(study.public_id, "--format", "csv"))))
+    assert [(r["model"], r["exclusions"], r["score"]) for r in rows if r["model"] == "A"] == [
+        ("A", "applied", "485.0"),
+        ("A", "none", "493.75"),
+    ]
+
+
+def test_without_exclusions_it_says_both_are_the_same(study):
+    assert "No rater is excluded: with and without exclusions, the same." in scores(study.public_id)

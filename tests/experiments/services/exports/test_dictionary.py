@@ -21,6 +21,15 @@ DICTIONARY = REPO_ROOT / "docs" / "data-dictionary.md"
 
 # Bundle objects whose keys are data (roles, statuses), not part of the layout.
 COUNTS = {"models[].images", "models[].raters", "real_images", "unassigned_raters"}
+# Bundle objects with the layout of another, documented once, under the other's keys.
+SAME_LAYOUT = {"results_without_exclusions": "results"}
+
+
+def _as_documented(path: str) -> str:
+    for key, layout in SAME_LAYOUT.items():
+        if path.startswith(f"{key}.") or path.startswith(f"{key}["):
+            return layout + path[len(key) :]
+    return path
 
 
 def documented(kind: str) -> list[str]:
@@ -96,7 +105,10 @@ def test_the_dictionary_lists_every_key_of_the_bundle():
     for study in (time_study, inf_study):
         exported = json.loads(json.dumps(bundle(study)))
         assert exported["results"]["models"][0]["score"] is not None
-        keys |= set(key_paths(exported))
+        keys |= {_as_documented(path) for path in key_paths(exported)}
+        for key, layout in SAME_LAYOUT.items():
+            # The same layout, key for key.
+            assert set(key_paths(exported[key])) == set(key_paths(exported[layout])), key
     assert exported["results"]["models"][0]["inf"] is not None
     assert "results.comparison.pairs[].difference" in keys
     listed = set(documented("bundle.json"))

@@ -54,6 +54,11 @@ def rows_of(text: str) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(text)))
 
 
+def applied_rows(text: str) -> list[dict[str, str]]:
+    """The study's result in scores.csv: its rows with exclusions applied."""
+    return [row for row in rows_of(text) if row["exclusions"] == "applied"]
+
+
 def export_text(study, kind) -> str:
     response = export_response(study, kind)
     if response.streaming:
@@ -147,7 +152,7 @@ def inf_study(owner):
 def test_the_trials_csv_has_the_long_format_columns_of_the_design():
     design = """study model rater source block block_kind trial_index image_id is_real
     requested_ms frames shown_ms mask_ms refresh_ms response correct rt_ms page_hidden flags
-    presented_at answered_at"""
+    presented_at answered_at rater_status excluded excluded_reason excluded_by excluded_at"""
     assert tuple(design.split()) == TRIAL_COLUMN_NAMES
 
 
@@ -263,7 +268,7 @@ def test_a_formula_in_a_raters_user_agent_is_not_run_by_a_spreadsheet(time_study
 
 
 def test_the_scores_csv_has_the_hand_worked_hype_time_scores(time_study):
-    a, b = rows_of(export_text(time_study, "scores.csv"))
+    a, b = applied_rows(export_text(time_study, "scores.csv"))
     # Two raters: the bootstrap means are the lower score (1/4), the mean (1/2) or the
     # higher score (1/4), so the 95% interval runs from one rater's score to the other's
     # and the bootstrap SD is |difference| / (2 sqrt 2).
@@ -286,7 +291,7 @@ def test_the_scores_csv_carries_study_results_numbers_at_full_precision(time_stu
     for study in (time_study, inf_study):
         results = study_results(study)
         for row, model in zip(
-            rows_of(export_text(study, "scores.csv")), results.models, strict=True
+            applied_rows(export_text(study, "scores.csv")), results.models, strict=True
         ):
             score = model.score
             assert row["model"] == model.name
@@ -296,7 +301,7 @@ def test_the_scores_csv_carries_study_results_numbers_at_full_precision(time_stu
 
 
 def test_the_scores_csv_has_the_hand_worked_hype_inf_errors(inf_study):
-    a, b = rows_of(export_text(inf_study, "scores.csv"))
+    a, b = applied_rows(export_text(inf_study, "scores.csv"))
     assert (a["unit"], float(a["score"]), float(a["fake_error"]), float(a["real_error"])) == (
         "error",
         3 / 8,
@@ -314,7 +319,7 @@ def test_the_automated_baselines_stay_empty_until_a_study_has_them(time_study):
 
 def test_a_model_without_completed_raters_has_an_empty_score_row(owner):
     study = study_make(owner=owner, models=("lonely",))
-    (row,) = rows_of(export_text(study, "scores.csv"))
+    (row,) = applied_rows(export_text(study, "scores.csv"))
     assert row["model"] == "lonely" and row["n_raters"] == "0"
     assert row["score"] == row["ci_low"] == row["seed"] == ""
 
@@ -369,7 +374,7 @@ def test_the_bundle_parameters_are_the_method_and_every_protocol_field(time_stud
     # Who and what the study is, and what the server records (the served image length), are
     # not parameters: the same set the importer leaves out, so no export invents one.
     not_parameters = {"id", "owner", "name", "status", "public_id", "created_at", "updated_at"}
-    not_parameters |= {"served_image_bytes", *RECRUITING_FIELDS}
+    not_parameters |= {"group", *RECRUITING_FIELDS}
     protocol = {f.name for f in Study._meta.concrete_fields} - not_parameters
     assert set(parameters) == protocol
     assert set(parameters) - {"method"} == set(PROTOCOL_PARAMETERS)
@@ -555,3 +560,56 @@ def test_on_simulated_staircases_the_raters_csv_scores_equal_study_results(owner
         exported = tuple(float(r["time_score_ms"]) for r in rows if r["model"] == model.name)
         assert exported == model.rater_scores
     assert len(rows_of(export_text(study, "trials.csv"))) == 2 * 3 * 60
+
+
+# --- Exclusions ---------------------------------------------------------------------------------
+
+
+def test_an_excluded_raters_rows_stay_in_the_trials_csv_with_the_exclusion(time_study):
+    from experiments.services.exclusions import rater_exclude
+
+    before = rows_of(export_text(time_study, "trials.csv"))
+    first = RaterSession.objects.filter(study=time_study).order_by("id").first()
+    rater_exclude(first, reason="=cmd|' /C calc'!A0", by="ada")
+    after = rows_of(export_text(time_study, "trials.csv"))
+    assert len(after) == len(before)
+    mine = [r for r in after if r["rater"] == first.public_id]
+    assert mine and all(
+        (r["rater_status"], r["excluded"], r["excluded_by"]) == ("excluded", "true", "ada")
+        for r in mine
+    )
+    # A reason is text a spreadsheet must not run.
+    assert {r["excluded_reason"] for r in mine} == {"'=cmd|' /C calc'!A0"}
+    others = [r for r in after if r["rater"] != first.public_id]
+    assert {r["excluded"] for r in others} == {"false"} and {
+        r["excluded_reason"] for r in others
+    } == {""}
+
+
+def test_the_raters_csv_carries_the_exclusion_and_counts_each_flag(time_study):
+    from experiments.services.exclusions import rater_exclude
+
+    first = RaterSession.objects.filter(study=time_study).order_by("id").first()
+    answers = Answer.objects.filter(trial__session=first).order_by("trial__index")
+    for answer, flags in zip(answers, (["fast"], ["fast", "same_key"], ["idle_gap"]), strict=False):
+        answer.flags = flags
+        answer.save()
+    rater_exclude(first, reason="too quick", by="ada")
+    rows = {r["rater"]: r for r in rows_of(export_text(time_study, "raters.csv"))}
+    row = rows[first.public_id]
+    assert (row["status"], row["excluded"], row["in_score"]) == ("excluded", "true", "false")
+    assert (row["status_before_exclusion"], row["excluded_reason"], row["excluded_by"]) == (
+        "completed",
+        "too quick",
+        "ada",
+    )
+    assert row["excluded_at"] and row["exclusion_undone_at"] == ""
+    # Their score is still there: they completed (the result without exclusions counts it).
+    assert float(row["time_score_ms"]) == 502.5
+    assert (row["flag_fast"], row["flag_same_key"], row["flag_idle_gap"], row["flagged"]) == (
+        "2",
+        "1",
+        "1",
+        "3",
+    )
+    assert row["flag_page_hidden"] == "0"
