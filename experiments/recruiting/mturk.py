@@ -30,7 +30,13 @@ from django.utils import timezone
 
 from experiments.models import Payment, RaterSession, Study
 from experiments.recruiting.links import study_link
-from experiments.services.payments import base_due_cents, bonus_due_cents, cents_as_amount
+from experiments.services.payments import (
+    base_due_cents,
+    bonus_due_cents,
+    cents_as_amount,
+    payment_excluded,
+    session_earned_status,
+)
 from experiments.services.problems import InputProblems
 from experiments.services.raters import sessions_counted
 from experiments.services.study_texts import minutes_shown, pay_shown
@@ -455,6 +461,9 @@ class ReviewReport:
     notes: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
     unknown: list[str] = field(default_factory=list)
+    # Raters excluded after completing whose approval or bonus was left for the researcher
+    # (unless include_excluded): "worker (what was left: the reason)".
+    excluded: list[str] = field(default_factory=list)
     stopped: str = ""
 
     @property
@@ -480,13 +489,20 @@ def mturk_review_problems(*, study: Study, approve: bool, bonus: bool) -> list[s
 
 
 def mturk_assignments_review(
-    *, study: Study, approve: bool = False, bonus: bool = False, client: MTurk | None = None
+    *,
+    study: Study,
+    approve: bool = False,
+    bonus: bool = False,
+    include_excluded: bool = False,
+    client: MTurk | None = None,
 ) -> ReviewReport:
     """Review the study's HIT: give every worker who started here the study's qualification,
     list the HIT's assignments and match each to its session (assignment and worker must both
     agree), then, if asked, approve the submitted assignments of completed sessions and send
-    the bonuses of approved ones. Every payment is recorded before MTurk is asked and moved on
-    by its answer, so a rerun pays nothing twice. InputProblems: nothing was done."""
+    the bonuses of approved ones. A rater excluded after completing earned both but is left for
+    the researcher (report.excluded) unless include_excluded. Every payment is recorded before
+    MTurk is asked and moved on by its answer, so a rerun pays nothing twice. InputProblems:
+    nothing was done."""
     problems = mturk_review_problems(study=study, approve=approve, bonus=bonus)
     if problems:
         raise InputProblems(problems)
@@ -531,9 +547,9 @@ def mturk_assignments_review(
             if match.session is None:
                 continue
             if approve:
-                _base_review(client, study, match, report)
+                _base_review(client, study, match, report, include_excluded=include_excluded)
             if bonus:
-                _bonus_review(client, study, match, report)
+                _bonus_review(client, study, match, report, include_excluded=include_excluded)
     except _Stop as stop:
         report.stopped = str(stop)
     return report
@@ -620,19 +636,39 @@ def mturk_assignments_match(
     return matches
 
 
-def _base_review(client: MTurk, study: Study, match: AssignmentMatch, report: ReviewReport):
+def _base_review(
+    client: MTurk,
+    study: Study,
+    match: AssignmentMatch,
+    report: ReviewReport,
+    *,
+    include_excluded: bool = False,
+):
     """Approve a submitted assignment of a completed session once; record one that MTurk
-    approved already (by an earlier run, on its site, or automatically) as paid."""
+    approved already (by an earlier run, on its site, or automatically) as paid. A rater
+    excluded after completing is approved only with include_excluded (MTurk's own approval
+    of one is recorded: that money has gone)."""
     session = match.session
     completed = session.status == RaterSession.Status.COMPLETED
     if match.status == "Rejected":
         return
+    if payment_excluded(session):
+        if include_excluded or match.status == "Approved":
+            completed = True
+        else:
+            report.excluded.append(
+                f"{match.worker_id} (approval of {match.assignment_id}: excluded: "
+                f"{session.excluded_reason})"
+            )
+            return
     if not completed:
         # MTurk pays an approved one its reward, whoever approved it; HYPE records no pay due.
         approved = match.status == "Approved"
         report.done["approved, not completed here" if approved else "not completed here"] += 1
         return
-    payment = _payment(session, Payment.Kind.BASE, base_due_cents(study, status=session.status))
+    payment = _payment(
+        session, Payment.Kind.BASE, base_due_cents(study, status=session_earned_status(session))
+    )
     if match.status == "Approved":
         if payment.status == Payment.Status.PAID:
             report.done["already approved"] += 1
@@ -664,11 +700,27 @@ def _base_review(client: MTurk, study: Study, match: AssignmentMatch, report: Re
     report.done["approved"] += 1
 
 
-def _bonus_review(client: MTurk, study: Study, match: AssignmentMatch, report: ReviewReport):
-    """Send an approved, completed rater's bonus once, under the payment's own token."""
+def _bonus_review(
+    client: MTurk,
+    study: Study,
+    match: AssignmentMatch,
+    report: ReviewReport,
+    *,
+    include_excluded: bool = False,
+):
+    """Send an approved, completed rater's bonus once, under the payment's own token (a rater
+    excluded after completing only with include_excluded)."""
     session = match.session
-    due = bonus_due_cents(study, status=session.status, task_correct=session.task_correct)
+    due = bonus_due_cents(
+        study, status=session_earned_status(session), task_correct=session.task_correct
+    )
     if due <= 0:
+        return
+    if payment_excluded(session) and not include_excluded:
+        report.excluded.append(
+            f"{match.worker_id} (bonus of {cents_as_amount(due)} USD: excluded: "
+            f"{session.excluded_reason})"
+        )
         return
     if match.status != "Approved":
         report.done["bonus waits for approval"] += 1

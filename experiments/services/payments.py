@@ -1,7 +1,10 @@
 """What a study owes its raters: per rater, the base pay (the platform pays it when the
 submission is approved) and the bonus (pay_per_correct_cents for each correct task answer of a
-completed rater), and what has been paid. The payments page, its downloads and the payment
-commands all take their amounts from here. Amounts are whole cents of the study's currency."""
+completed rater), and what has been paid. An exclusion changes what is scored, not what was
+earned: a rater excluded after completing is due what a completed rater is, and the automatic
+payment paths leave them for the researcher to decide (payment_excluded). The payments page,
+its downloads and the payment commands all take their amounts from here. Amounts are whole
+cents of the study's currency."""
 
 from __future__ import annotations
 
@@ -31,15 +34,55 @@ class RaterPay:
     currency: str
     base_status: str | None  # Payment.Status of the base pay, None before one is recorded
     bonus_status: str | None
+    # An exclusion: the reason (empty when not excluded), and whether the rater had completed.
+    excluded_reason: str = ""
+    completed: bool = False  # completed, or excluded after completing: earned a completed pay
 
     @property
     def due_cents(self) -> int:
         return self.base_cents + self.bonus_cents
 
+    @property
+    def excluded(self) -> bool:
+        return self.status == RaterSession.Status.EXCLUDED
+
+    @property
+    def decide(self) -> bool:
+        """Excluded after completing: earned the pay, and the researcher decides on the
+        platform whether to pay it (the automatic paths leave them out)."""
+        return self.excluded and self.completed
+
+
+def earned_status(*, status: str, status_before_exclusion: str = "") -> str:
+    """The status a rater's pay follows: an exclusion changes what is scored, not what was
+    earned, so a rater excluded after completing earned what a completed rater did."""
+    if status == RaterSession.Status.EXCLUDED and (
+        status_before_exclusion == RaterSession.Status.COMPLETED
+    ):
+        return RaterSession.Status.COMPLETED
+    return status
+
+
+def session_earned_status(session: RaterSession) -> str:
+    """earned_status of a session."""
+    return earned_status(
+        status=session.status, status_before_exclusion=session.status_before_exclusion
+    )
+
+
+def payment_excluded(session: RaterSession) -> bool:
+    """A rater excluded after completing: the automatic payment paths (prolific_sync
+    --approve, prolific_bonus, mturk_review) leave them out unless told to include them."""
+    return (
+        session.status == RaterSession.Status.EXCLUDED
+        and session.status_before_exclusion == RaterSession.Status.COMPLETED
+    )
+
 
 def bonus_due_cents(study: Study, *, status: str, task_correct: int) -> int:
     """The bonus a rater has earned: pay_per_correct_cents per correct task answer, for a rater
-    who completed the study (the paper's $0.02 per correct answer); nothing otherwise."""
+    who completed the study (the paper's $0.02 per correct answer); nothing otherwise. `status`:
+    the earned status (earned_status), for a rater excluded after completing."""
     if status != RaterSession.Status.COMPLETED:
         return 0
     return study.pay_per_correct_cents * task_correct
@@ -60,6 +103,7 @@ def rater_pay_list(study: Study) -> list[RaterPay]:
     }
     rows = []
     for session in sessions_counted(study, order=("started_at", "id")):
+        earned = session_earned_status(session)
         rows.append(
             RaterPay(
                 session_id=session.id,
@@ -72,13 +116,17 @@ def rater_pay_list(study: Study) -> list[RaterPay]:
                 completion_code=session.completion_code,
                 answers=session.answers,
                 task_correct=session.task_correct,
-                base_cents=base_due_cents(study, status=session.status),
+                base_cents=base_due_cents(study, status=earned),
                 bonus_cents=bonus_due_cents(
-                    study, status=session.status, task_correct=session.task_correct
+                    study, status=earned, task_correct=session.task_correct
                 ),
                 currency=study.currency,
                 base_status=recorded.get((session.id, Payment.Kind.BASE)),
                 bonus_status=recorded.get((session.id, Payment.Kind.BONUS)),
+                excluded_reason=session.excluded_reason
+                if session.status == RaterSession.Status.EXCLUDED
+                else "",
+                completed=earned == RaterSession.Status.COMPLETED,
             )
         )
     return rows
@@ -174,7 +222,8 @@ def study_cost(
     so that its rows and its totals come from the same reading)."""
     pays = rater_pay_list(study) if pays is None else pays
     recorded = payments_recorded(study=study) if recorded is None else recorded
-    completed = [p for p in pays if p.status == RaterSession.Status.COMPLETED]
+    # What raters earned: those excluded after completing too (exclusion changes the scores).
+    completed = [p for p in pays if p.completed]
     unpaid = paid = differing = 0
     for pay in pays:
         for kind, due in (

@@ -1,6 +1,7 @@
-"""`manage.py mturk_review STUDY [--approve] [--bonus]`: a study's MTurk HIT reviewed: starters
-given the study's qualification, assignments matched to sessions and counted, and with the
-options approved and paid their bonus, once (experiments.recruiting.mturk)."""
+"""`manage.py mturk_review STUDY [--approve] [--bonus] [--include-excluded]`: a study's MTurk
+HIT reviewed: starters given the study's qualification, assignments matched to sessions and
+counted, and with the options approved and paid their bonus, once; raters excluded after
+completing only with --include-excluded (experiments.recruiting.mturk)."""
 
 from __future__ import annotations
 
@@ -47,11 +48,21 @@ class Command(BaseCommand):
             help="Send each completed rater whose assignment is approved the bonus for their "
             "correct answers.",
         )
+        parser.add_argument(
+            "--include-excluded",
+            action="store_true",
+            help="Approve and pay raters excluded after completing too (an exclusion changes "
+            "what is scored, not what was earned); without it they are listed and left out.",
+        )
 
-    def handle(self, *args, study: str, approve: bool, bonus: bool, **options):
+    def handle(
+        self, *args, study: str, approve: bool, bonus: bool, include_excluded: bool, **options
+    ):
         found = study_from_argument(study)
         try:
-            report = mturk_assignments_review(study=found, approve=approve, bonus=bonus)
+            report = mturk_assignments_review(
+                study=found, approve=approve, bonus=bonus, include_excluded=include_excluded
+            )
         except InputProblems as error:
             raise CommandError("\n".join(error.problems)) from None
         except MTurkError as error:
@@ -77,6 +88,15 @@ class Command(BaseCommand):
                 out(f"  {words}: {report.done[key]}")
         if bonus:
             out(f"  bonuses paid in this run: {cents_as_amount(report.bonus_cents)} USD")
+        if report.excluded:
+            n = len(report.excluded)
+            out(
+                f"Left out: {n} payment{'s' if n != 1 else ''} of raters excluded after "
+                "completing; they earned them: decide on MTurk, or rerun with "
+                "--include-excluded:"
+            )
+            for line in report.excluded:
+                out(f"  {line}")
         for heading, lines in [
             ("To look at (nothing was paid for these)", report.notes),
             ("Refused by MTurk: not paid", report.problems),

@@ -1,6 +1,7 @@
-"""`manage.py prolific_bonus STUDY [--dry-run] [--confirm-paid BATCH_ID]`: pay each completed
-Prolific rater's bonus through Prolific's bulk bonuses, each payment recorded before it is
-sent, so that a rerun pays nothing twice; bonuses whose payment is unknown stop it."""
+"""`manage.py prolific_bonus STUDY [--dry-run] [--confirm-paid BATCH_ID] [--include-excluded]`:
+pay each completed Prolific rater's bonus through Prolific's bulk bonuses, each payment
+recorded before it is sent, so that a rerun pays nothing twice; bonuses whose payment is
+unknown stop it. Raters excluded after completing are left out unless --include-excluded."""
 
 from __future__ import annotations
 
@@ -44,11 +45,26 @@ class Command(BaseCommand):
             help="Record as paid a bulk bonus that was sent but never confirmed, once you have "
             "checked on Prolific that it was paid. Sends nothing.",
         )
+        parser.add_argument(
+            "--include-excluded",
+            action="store_true",
+            help="Pay the bonus of raters excluded after completing too (an exclusion changes "
+            "what is scored, not what was earned); without it they are listed and left out.",
+        )
 
-    def handle(self, *args, study: str, dry_run: bool, confirm_paid: str | None, **options):
+    def handle(
+        self,
+        *args,
+        study: str,
+        dry_run: bool,
+        confirm_paid: str | None,
+        include_excluded: bool,
+        **options,
+    ):
         found = study_from_argument(study)
         if dry_run and confirm_paid:
             raise CommandError("Give --dry-run or --confirm-paid, not both.")
+        self.include_excluded = include_excluded
         try:
             if confirm_paid:
                 self._confirm(found, confirm_paid)
@@ -67,10 +83,17 @@ class Command(BaseCommand):
                 f"  {line.participant}  {cents_as_amount(line.cents)} {line.currency}"
             )
 
-    def _held_back(self, held_back: list[str]) -> None:
+    def _held_back(self, held_back: list[str], excluded: list[str]) -> None:
         if held_back:
             self.stdout.write(f"Not paid ({len(held_back)}):")
             for line in held_back:
+                self.stdout.write(f"  {line}")
+        if excluded:
+            self.stdout.write(
+                f"Left out: {counted(len(excluded), 'rater')} excluded after completing, with a "
+                "bonus earned: decide on Prolific, or rerun with --include-excluded:"
+            )
+            for line in excluded:
                 self.stdout.write(f"  {line}")
 
     def _confirm(self, study, batch: str) -> None:
@@ -82,7 +105,7 @@ class Command(BaseCommand):
         self._lines(lines)
 
     def _dry_run(self, study) -> None:
-        plan = prolific_bonuses_plan(study=study)
+        plan = prolific_bonuses_plan(study=study, include_excluded=self.include_excluded)
         write = self.stdout.write
         if plan.unconfirmed:
             write("A run would stop first: " + unconfirmed_message(plan.unconfirmed, study=study))
@@ -106,10 +129,10 @@ class Command(BaseCommand):
                 f"Already paid: {counted(len(plan.already_paid), 'bonus')}, "
                 f"{cents_as_amount(_total(plan.already_paid))} {plan.currency}."
             )
-        self._held_back(plan.held_back)
+        self._held_back(plan.held_back, plan.excluded)
 
     def _pay(self, study) -> None:
-        report = prolific_bonuses_pay(study=study)
+        report = prolific_bonuses_pay(study=study, include_excluded=self.include_excluded)
         write = self.stdout.write
         for batch, lines in report.paid:
             write(
@@ -132,6 +155,6 @@ class Command(BaseCommand):
             )
         for batch in report.abandoned_batches:
             write(f"Bulk bonus {batch} was set up but never paid; it is left unpaid on Prolific.")
-        self._held_back(report.held_back)
+        self._held_back(report.held_back, report.excluded)
         if report.stopped:
             raise CommandError(report.stopped)

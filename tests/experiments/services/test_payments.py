@@ -284,11 +284,11 @@ def test_the_approvals_list_has_every_crowd_rater_and_approves_the_completed(stu
     code = {w: code_of(study, w) for w in (PROLIFIC_1, PROLIFIC_2, MTURK_3, MTURK_4)}
     assert payment_csv(study=study, kind="approvals.csv").split("\r\n") == [
         "platform,worker_id,platform_study_id,platform_session_id,status,completion_code,approve,"
-        "base_due,currency",
-        f"prolific,{PROLIFIC_1},STUDY9,sess-p1,completed,{code[PROLIFIC_1]},true,1.50,GBP",
-        f"prolific,{PROLIFIC_2},STUDY9,sess-p2,failed_qualification,{code[PROLIFIC_2]},false,0.00,GBP",
-        f"mturk,{MTURK_3},STUDY9,ASSIGN3,in_task,{code[MTURK_3]},false,0.00,GBP",
-        f"mturk,{MTURK_4},STUDY9,ASSIGN4,completed,{code[MTURK_4]},true,1.50,GBP",
+        "base_due,currency,excluded_reason",
+        f"prolific,{PROLIFIC_1},STUDY9,sess-p1,completed,{code[PROLIFIC_1]},true,1.50,GBP,",
+        f"prolific,{PROLIFIC_2},STUDY9,sess-p2,failed_qualification,{code[PROLIFIC_2]},false,0.00,GBP,",
+        f"mturk,{MTURK_3},STUDY9,ASSIGN3,in_task,{code[MTURK_3]},false,0.00,GBP,",
+        f"mturk,{MTURK_4},STUDY9,ASSIGN4,completed,{code[MTURK_4]},true,1.50,GBP,",
         "",
     ]
 
