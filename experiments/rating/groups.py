@@ -52,11 +52,22 @@ def pool_qualification(
     """The session, in another study of this one's qualified pool, in which the same rater (id
     or browser) passed the qualification within the pool's days: the most recent one. None
     outside a pool, or when there is none."""
-    study = session.study
+    return pool_kept(
+        session.study, external_id=_stable_id(session), browser=session.browser_id, now=now
+    )
+
+
+def pool_kept(
+    study: Study, *, external_id: str, browser: str, now: datetime | None = None
+) -> RaterSession | None:
+    """pool_qualification for a rater who has no session here yet (the landing page tells
+    them they will skip the practice round): by their platform id or their browser."""
     group = study.group
     if group is None or group.kind != StudyGroup.Kind.POOL:
         return None
-    same = _same_rater(external_id=_stable_id(session), browser=session.browser_id)
+    if not external_id and not browser:
+        return None
+    same = _same_rater(external_id=external_id, browser=browser)
     return (
         _other_studies(study)
         .filter(same, qualified_at__gte=pool_cutoff(group, now=now))
@@ -66,10 +77,14 @@ def pool_qualification(
 
 
 def _stable_id(session: RaterSession) -> str:
-    # A link rater without an id of their own was given a random one: it names nobody else.
-    if session.source == RaterSession.Source.LINK and session.external_id.startswith("link-"):
-        return ""
-    return session.external_id
+    return pool_id(source=session.source, external_id=session.external_id)
+
+
+def pool_id(*, source: str, external_id: str) -> str:
+    """The id by which a qualified pool knows a rater: a crowd platform's id. A link rater's id
+    is random or typed in, and a typed id proves nothing (it may be someone else's), so a link
+    rater is known by their browser alone."""
+    return "" if source == RaterSession.Source.LINK else external_id
 
 
 def pool_size(group: StudyGroup, *, now: datetime | None = None) -> int:

@@ -22,6 +22,7 @@ from experiments.rating.display import (
     display_settings,
 )
 from experiments.rating.expiry import idle_reason, sessions_expire
+from experiments.rating.groups import pool_id, pool_kept
 from experiments.rating.images import (
     ImageRefused,
     ServedImage,
@@ -76,6 +77,15 @@ def _landing(
 ) -> HttpResponse:
     context = {
         **_study_context(study),
+        # A rater whose passed qualification a qualified pool keeps goes straight to the task.
+        "qualification_kept": study.qualification_trials > 0
+        and study.group_id is not None
+        and pool_kept(
+            study,
+            external_id=pool_id(source=arrival.source, external_id=arrival.external_id),
+            browser=browser_id(request.session),
+        )
+        is not None,
         "study_open": study.status == Study.Status.LIVE,
         "form_action": reverse("experiments:rater_start", args=[study.public_id]),
         "hidden_fields": arrival.passed_on(),

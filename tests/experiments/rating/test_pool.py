@@ -11,7 +11,7 @@ from django.test import Client
 from django.utils import timezone
 
 from experiments.models import Block, RaterSession, Study, StudyGroup
-from experiments.rating.groups import pool_size
+from experiments.rating.groups import pool_id, pool_kept, pool_size
 from tests.factories import user_make
 from tests.raters import RaterSocket, answer_for, is_real_of, live_study_make, time_passes
 
@@ -69,6 +69,16 @@ async def pass_qualification(socket: RaterSocket, trial: dict) -> dict:
     return trial
 
 
+def landing_says_kept(study: Study) -> bool:
+    """The landing page, opened by the Prolific participant in a fresh browser, says they go
+    straight to the main task (and then does not offer the practice round)."""
+    params = {"PROLIFIC_PID": PID, "STUDY_ID": study.public_id[:10], "SESSION_ID": "s-x"}
+    page = Client().get(f"/s/{study.public_id}/", params).content.decode()
+    kept = 'id="qualification-kept"' in page
+    assert kept != ("practice round</strong> of" in page)
+    return kept
+
+
 def the_researcher_sees_where_it_was_kept_from(owner, study, earlier, earlier_study) -> None:
     """The raters page, the rater's page and raters.csv name the session it was kept from."""
     client = Client()
@@ -112,8 +122,10 @@ async def test_a_rater_who_passed_in_a_skips_it_in_b_within_the_window_and_takes
     assert passed.qualified_at is not None
     assert await sync_to_async(pool_size)(a.group) == 1
 
-    # Three days later, in study B: straight to the task, with the task's length only.
+    # Three days later, in study B: straight to the task, with the task's length only, as the
+    # landing page says.
     await sync_to_async(all_time_passes)([a, b, c], days=3)
+    assert await sync_to_async(landing_says_kept)(b)
     _, socket, hello, trial = await first_messages(b, session_id="s-b")
     await socket.close()
     assert (hello["phase"], trial["phase"]) == ("task", "task")
@@ -132,6 +144,7 @@ async def test_a_rater_who_passed_in_a_skips_it_in_b_within_the_window_and_takes
     # Eight days after passing, in study C: the qualification again.
     await sync_to_async(all_time_passes)([a, b, c], days=5)
     assert await sync_to_async(pool_size)(a.group) == 0
+    assert not await sync_to_async(landing_says_kept)(c)
     _, socket, hello, trial = await first_messages(c, session_id="s-c")
     await socket.close()
     assert (hello["phase"], trial["phase"]) == ("qualification", "qualification")
@@ -172,3 +185,21 @@ def test_the_study_page_and_the_groups_page_show_the_pools_size(client):
     groups = client.get("/groups/").content.decode()
     assert f'id="pool-size-{a.group_id}">3<' in groups
     assert "Study 0" in groups and "Study 1" in groups
+
+
+def test_a_link_rater_is_known_to_the_pool_by_their_browser_not_by_an_id_typed_in():
+    owner = user_make()
+    a, b = pool_studies(owner, 2)
+    passed = RaterSession.objects.create(
+        study=a,
+        external_id="alice",
+        source=RaterSession.Source.LINK,
+        browser_id="browser-of-alice",
+        qualified_at=timezone.now(),
+    )
+    assert pool_kept(b, external_id="", browser="browser-of-alice") == passed
+    # Someone else typing "alice" into the link's form is not Alice.
+    assert pool_id(source=RaterSession.Source.LINK, external_id="alice") == ""
+    assert pool_kept(b, external_id="", browser="another-browser") is None
+    # A Prolific id is the platform's own: it counts from any browser.
+    assert pool_id(source=RaterSession.Source.PROLIFIC, external_id=PID) == PID
