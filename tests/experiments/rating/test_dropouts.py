@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from asgiref.sync import sync_to_async
 from django.core.management import call_command
+from django.db import transaction
 from django.test import Client
 
 from experiments.models import Answer, RaterSession, Study, Trial
@@ -267,7 +268,8 @@ def test_no_rater_is_given_a_model_that_has_reached_its_target():
     client = Client()
     client.post(f"/s/{study.public_id}/start", {"consent": "on"})
     session = RaterSession.objects.get(browser_id__gt="")
-    task_begin(session)
+    with transaction.atomic():  # as when the qualification's last answer is stored
+        task_begin(session)
     assert session.model == model_b and session.status == Status.IN_TASK
     # Now both models are full: the next arrival is told so, and nothing is created.
     before = RaterSession.objects.count()
