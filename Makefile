@@ -1,4 +1,5 @@
-# HYPE: `make demo` serves a demo, `make test` runs the whole suite. Both install first.
+# HYPE: `make demo` serves a demo, `make test` runs the whole suite, `make serve` runs the ASGI
+# worker processes (docs/deployment.md). Each installs first.
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV := .venv
 BIN := $(VENV)/bin
@@ -8,8 +9,9 @@ DEMO_USER ?= researcher
 DEMO_PASSWORD ?= hype-demo-password
 HOST ?= 127.0.0.1
 PORT ?= 8000
+WORKERS ?= 1
 
-.PHONY: install baselines-install demo test lint format clean
+.PHONY: install baselines-install demo serve test lint format clean
 CHROMIUM := /usr/bin/chromium
 
 $(STAMP): requirements.txt requirements-dev.txt
@@ -49,6 +51,22 @@ demo: install
 	@echo "  Researcher login: $(DEMO_USER) / $(DEMO_PASSWORD)"
 	@echo
 	$(BIN)/python manage.py runserver $(HOST):$(PORT)
+
+# WORKERS uvicorn processes on one port ($(HOST):$(PORT)), started and stopped together (Ctrl-C
+# or SIGTERM stops them all). Uvicorn takes the client's address and scheme from X-Forwarded-For
+# and X-Forwarded-Proto, but only from FORWARDED_ALLOW_IPS (the proxy: this machine by default),
+# so that the login throttle counts browsers, not the proxy. Several processes share nothing
+# but the database and Redis, so they need REDIS_URL.
+FORWARDED_ALLOW_IPS ?= 127.0.0.1
+serve: install
+	@if [ "$(WORKERS)" -gt 1 ] && [ -z "$$REDIS_URL" ]; then \
+	  echo "WORKERS=$(WORKERS) needs REDIS_URL: the processes share the channel layer and the cache through Redis." >&2; \
+	  exit 1; \
+	fi
+	$(BIN)/python manage.py migrate --noinput
+	$(BIN)/python manage.py collectstatic --noinput --verbosity 0
+	exec $(BIN)/uvicorn hype.asgi:application --host $(HOST) --port $(PORT) \
+	  --workers $(WORKERS) --lifespan off --proxy-headers --forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
 
 # The whole suite, baselines included: with the extra installed, its tests must run, not skip.
 test: install baselines-install $(CHROMIUM)

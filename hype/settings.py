@@ -1,10 +1,13 @@
 """One settings file, read from environment variables with safe development defaults.
 
-SQLite and the in-memory channel layer by default; DATABASE_URL switches to PostgreSQL
-and REDIS_URL to channels-redis. SECRET_KEY is required once DEBUG is off.
+SQLite, the in-memory channel layer and a per-process cache by default; DATABASE_URL switches
+to PostgreSQL and REDIS_URL to channels-redis and Redis's cache. SECRET_KEY is required once
+DEBUG is off, and then HTTPS is assumed: secure cookies, HSTS and the redirect to https, each
+one a variable (docs/deployment.md lists them all).
 """
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
@@ -25,6 +28,16 @@ def env_flag(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name} must be a boolean (1/0, true/false), got {value!r}")
 
 
+def env_int(name: str, default: int) -> int:
+    value = os.environ.get(name, "").strip()
+    if not value:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, got {value!r}") from None
+
+
 DEBUG = env_flag("DEBUG", True)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
@@ -35,6 +48,7 @@ if not SECRET_KEY:
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"
 
 ALLOWED_HOSTS = [h for h in os.environ.get("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+# Where the browsers' forms come from (https://hype.example.org): the origins a POST may carry.
 CSRF_TRUSTED_ORIGINS = [o for o in os.environ.get("CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
 INSTALLED_APPS = [
@@ -55,6 +69,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files before everything else that could touch the database or the session.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -115,6 +131,19 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# One cache for all the worker processes when there is Redis (what a throttle counts must be
+# shared); without it each process keeps its own.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "hype",
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -130,12 +159,30 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
+# WhiteNoise serves the static files in every mode. With DEBUG off they are the collected ones
+# (collectstatic), under names that carry their content's hash and cached for a year, with
+# compressed copies; with DEBUG on (and so in the tests) straight from static/, as they are
+# edited, and without the manifest, so that nothing needs collecting first.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "hype.static_storage.HashedStaticStorage"
+    },
+}
+# Said here rather than left to WhiteNoise, which reads DEBUG when the app is built: under the
+# test runner that is already off, and the static files would go unserved.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 # The New study page takes a study's images as files too, not only as zips: one submission may
 # carry this many (Django's default is 100).
 DATA_UPLOAD_MAX_NUMBER_FILES = int(os.environ.get("DATA_UPLOAD_MAX_NUMBER_FILES", "5000"))
 
-# Study images. Stored under random names; see experiments.models.Image.
+# Study images. Stored under random names; see experiments.models.Image. No URL serves this
+# folder, in any mode: a rater's browser gets an image only through the one-shot views
+# (experiments.rating.images), and a researcher's through the dashboard's.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
 
@@ -205,9 +252,37 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {"StudyStatusEnum": "experiments.models.Study.Status"},
 }
 
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """SECURE_PROXY_SSL_HEADER=HTTP_X_FORWARDED_PROTO,https: the request header (as Django names
+    it in request.META) and the value by which the proxy in front says the browser used HTTPS."""
+    if not value.strip():
+        return None
+    parts = [part.strip() for part in value.split(",")]
+    if len(parts) != 2 or not parts[1] or not re.fullmatch(r"HTTP_[A-Z0-9_]+", parts[0]):
+        raise ImproperlyConfigured(
+            "SECURE_PROXY_SSL_HEADER must be a request header as Django names it and the value "
+            f"the proxy sets it to, e.g. HTTP_X_FORWARDED_PROTO,https; got {value!r}"
+        )
+    return parts[0], parts[1]
+
+
+# Behind a proxy that terminates TLS, Django sees plain http unless it is told which header the
+# proxy sets: without it the forms' CSRF check fails (403) and absolute links say http://. Only
+# set it when a proxy always sets (or overwrites) that header: a client could send it too.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("SECURE_PROXY_SSL_HEADER", ""))
+
+# With DEBUG off the site is served over HTTPS, and each of these says so by default.
+SECURE_SSL_REDIRECT = env_flag("SECURE_SSL_REDIRECT", not DEBUG)
+# A proxy's or an orchestrator's health check speaks plain http to the worker itself: it gets
+# its answer, not a redirect to https.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0 if DEBUG else 31_536_000)  # a year
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_flag("SECURE_HSTS_INCLUDE_SUBDOMAINS", not DEBUG)
+SECURE_HSTS_PRELOAD = env_flag("SECURE_HSTS_PRELOAD", not DEBUG)
+SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", not DEBUG)
 if not DEBUG:
-    SESSION_COOKIE_SECURE = env_flag("SESSION_COOKIE_SECURE", True)
-    CSRF_COOKIE_SECURE = env_flag("CSRF_COOKIE_SECURE", True)
     # The rater pages open inside MTurk's frame, on another site: a browser sends the session
     # and CSRF cookies to a framed page only when they are SameSite=None, which it accepts only
     # with Secure (HTTPS). Over plain http (DEBUG) they stay Lax.
@@ -222,3 +297,35 @@ LOGGING = {
     # Daphne and runserver print their own access lines; do not print them twice.
     "loggers": {"django.server": {"propagate": False}, "daphne": {"propagate": False}},
 }
+
+# --- Throttling
+# Logins (the login page, the admin's and /api/token/'s) through django-axes: after
+# HYPE_LOGIN_FAILURE_LIMIT failed logins from one client address, that address is refused for
+# HYPE_LOGIN_COOLOFF_MINUTES with a page that says so (429). The
+# counts live in the cache (Redis in production), so every worker sees them. The address is
+# REMOTE_ADDR: behind a proxy, run the ASGI server with its proxy headers on (docs/deployment.md).
+INSTALLED_APPS += ["axes"]
+MIDDLEWARE += ["axes.middleware.AxesMiddleware"]
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+# With Redis the counts are in the cache; without it (one process, the embedded default) in
+# the database, as a per-process memory cache would let each worker count on its own.
+AXES_HANDLER = (
+    "axes.handlers.cache.AxesCacheHandler"
+    if REDIS_URL
+    else "axes.handlers.database.AxesDatabaseHandler"
+)
+AXES_FAILURE_LIMIT = int(os.environ.get("HYPE_LOGIN_FAILURE_LIMIT", "10"))
+AXES_COOLOFF_TIME = int(os.environ.get("HYPE_LOGIN_COOLOFF_MINUTES", "15")) / 60  # hours
+AXES_LOCKOUT_PARAMETERS = ["ip_address"]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "experiments.dashboard.account.login_locked_out"
+AXES_VERBOSE = False
+# /api/token/ also takes at most HYPE_TOKEN_RATE requests per client address, in the same cache.
+# NUM_PROXIES 0: the address is REMOTE_ADDR, never an X-Forwarded-For a client could make up.
+REST_FRAMEWORK["DEFAULT_THROTTLE_RATES"] = {
+    "token": os.environ.get("HYPE_TOKEN_RATE", "20/hour"),
+}
+REST_FRAMEWORK["NUM_PROXIES"] = 0

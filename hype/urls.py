@@ -1,7 +1,10 @@
-"""URL routes of the HYPE project."""
+"""URL routes of the HYPE project.
 
-from django.conf import settings
-from django.conf.urls.static import static
+No route serves MEDIA_ROOT, in any mode: the stored images reach a rater's browser only through
+the one-shot image views (experiments.rating.images), which never give one out twice or name
+what it is. Static files are served by WhiteNoise (hype/settings.py), not by a route.
+"""
+
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
@@ -26,6 +29,3 @@ urlpatterns = [
     path("accounts/prolific-token/", account.prolific_token, name="prolific_token"),
     path("", include("experiments.urls")),
 ]
-
-if settings.DEBUG:
-    urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
