@@ -1,6 +1,8 @@
-"""Fixtures for the whole suite: the ASGI app served on a live port."""
+"""Fixtures for the whole suite: a fresh cache for every test, and the ASGI app served on a
+live port."""
 
 import pytest
+from django.core.cache import cache
 
 from experiments.simulation.server import server_in_thread
 
@@ -15,3 +17,11 @@ def live_server_url(transactional_db):
     with DATABASE_URL)."""
     with server_in_thread(static=True) as url:
         yield url
+
+
+@pytest.fixture(autouse=True)
+def _fresh_cache():
+    """Failed logins, throttles and flood counts live in the cache (Redis when REDIS_URL is
+    set, which outlives a test): every test starts with none."""
+    cache.clear()
+    yield

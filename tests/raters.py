@@ -21,6 +21,8 @@ from hype.science.observers import SimulatedObserver
 from tests.factories import png_bytes, study_make
 
 ORIGIN = (b"origin", b"http://127.0.0.1")
+# The Host a browser on http://127.0.0.1 sends: the socket's origin check compares the two.
+HOST = (b"host", b"127.0.0.1")
 
 
 def images_add(study: Study, *, real: int, fakes_per_model: int, masks: int = 8) -> None:
@@ -82,11 +84,24 @@ def cookie_header(client: Client) -> tuple[bytes, bytes]:
     return (b"cookie", cookie.output(header="", sep=";").strip().encode())
 
 
+async def refused_socket(communicator: WebsocketCommunicator) -> tuple[list[dict], int | None]:
+    """What a socket the server accepts only to close gets: its messages before the close, and
+    the close code (a refused handshake would give the browser no code to read)."""
+    connected, _ = await communicator.connect(timeout=10)
+    assert connected, "the server accepts, then closes with the reason"
+    messages = []
+    while True:
+        output = await communicator.receive_output(timeout=10)
+        if output["type"] == "websocket.close":
+            return messages, output.get("code")
+        messages.append(json.loads(output["text"]))
+
+
 class RaterSocket:
     """A rater's websocket on the real ASGI app; keeps every frame it received."""
 
     def __init__(self, study: Study, client: Client | None):
-        headers = [ORIGIN] + ([cookie_header(client)] if client else [])
+        headers = [ORIGIN, HOST] + ([cookie_header(client)] if client else [])
         self.communicator = WebsocketCommunicator(
             application, f"/ws/rate/{study.public_id}/", headers=headers
         )

@@ -3,12 +3,11 @@ the studies, their models, results and exports, and the OpenAPI schema."""
 
 from django.urls import path
 from drf_spectacular.views import SpectacularAPIView
-from rest_framework.authtoken.views import obtain_auth_token
 
 from experiments.api import views as api
 
 urlpatterns = [
-    path("token/", obtain_auth_token, name="api_token"),
+    path("token/", api.TokenObtain.as_view(), name="api_token"),
     path("studies/", api.StudyListView.as_view(), name="api_studies"),
     path("studies/<str:study>/", api.StudyDetailView.as_view(), name="api_study"),
     path("studies/<str:study>/models/", api.StudyModelsView.as_view(), name="api_study_models"),

@@ -15,10 +15,12 @@ from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.authentication import SessionAuthentication, TokenAuthentication
+from rest_framework.authtoken.views import ObtainAuthToken
 from rest_framework.parsers import JSONParser, MultiPartParser
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle
 from rest_framework.views import APIView
 
 from experiments.api.serializers import (
@@ -179,6 +181,17 @@ _READ_ONLY = {403: OpenApiResponse(ErrorSerializer, description="Read-only acces
 
 # Every study endpoint: a token or a session. (A comment, not a docstring: drf-spectacular
 # would show a docstring as the description of every operation.)
+
+
+class TokenObtain(ObtainAuthToken):
+    """POST a username and password, get the researcher's API token. Throttled per client
+    address (the "token" rate), and refused while that address is locked out after failed
+    logins (django-axes, as the login page)."""
+
+    throttle_classes = [ScopedRateThrottle]
+    throttle_scope = "token"
+
+
 class ApiView(APIView):
     # Token first: DRF answers an anonymous request with the first authenticator's challenge,
     # so scripts get 401 and "WWW-Authenticate: Token" rather than a bare 403.

@@ -1,8 +1,10 @@
 """A researcher's own settings beyond the password: their Prolific API token, which the
-Prolific commands use for their studies (experiments.services.platform_tokens)."""
+Prolific commands use for their studies (experiments.services.platform_tokens); and the page
+a login gets while its address is locked out after failed attempts (django-axes)."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -44,3 +46,12 @@ def prolific_token(request: HttpRequest) -> HttpResponse:
         {"hint": platform_token_hint(owner=request.user, platform=PROLIFIC), "problems": problems},
         status=status,
     )
+
+
+def login_locked_out(request: HttpRequest, response=None, credentials=None) -> HttpResponse:
+    """django-axes's lockout: the login page's look, how many failures, and for how long."""
+    context = {
+        "failure_limit": settings.AXES_FAILURE_LIMIT,
+        "minutes": round(settings.AXES_COOLOFF_TIME * 60),
+    }
+    return render(request, "registration/locked_out.html", context, status=429)

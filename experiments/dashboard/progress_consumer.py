@@ -50,7 +50,9 @@ class StudyProgressConsumer(AsyncWebsocketConsumer):
         public_id = self.scope["url_route"]["kwargs"]["study"]
         study = await _visible_study(self.scope.get("user"), public_id)
         if study is None:
-            # Refused before the handshake completes: nothing is ever sent to an outsider.
+            # Accepted and closed at once with the reason, and nothing else is sent: the page
+            # reads the code and stops, where a refused handshake would make it retry forever.
+            await self.accept()
             await self.close(code=CLOSE_NOT_FOUND)
             return
         self.study_id = study.pk

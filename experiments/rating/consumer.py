@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import time
-from collections import deque
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncWebsocketConsumer
 from django.conf import settings
+from django.core.cache import cache
 
 from experiments.models import RaterSession
 from experiments.rating.lifecycle import rater_session_key
@@ -53,10 +54,21 @@ class RaterConsumer(AsyncWebsocketConsumer):
             else None
         )
         if public_id is None:
+            # Accepted, then closed with the reason: a browser sees a refused handshake as a
+            # network failure and retries forever; a close code after accepting it can read.
+            await self.accept()
+            await self._send_messages(
+                [
+                    {
+                        "type": "error",
+                        "code": "no_session",
+                        "message": "There is no session of this study in this browser.",
+                    }
+                ]
+            )
             await self.close(code=CLOSE_UNAUTHENTICATED)
             return
         self.greeted = False
-        self.recent: deque[float] = deque()
         self.rater_group = f"rater.{public_id}"
         await self.accept()
         # One live connection per rater: an older tab stands down, so no image is shown
@@ -84,16 +96,23 @@ class RaterConsumer(AsyncWebsocketConsumer):
             await self.channel_layer.group_discard(self.rater_group, self.channel_name)
             await self.close(code=CLOSE_SUPERSEDED)
 
-    def _flooding(self) -> bool:
+    async def _flooding(self) -> bool:
+        """More messages from this rater session than the limit within the last window, over
+        all of its connections and workers: reconnecting does not start a fresh count. The
+        arrival times live in the cache (Redis in production). Reading and writing them is not
+        atomic, but one session has one live socket (an older one stands down), so no two
+        writers meet but for a moment."""
         limit, window_s = settings.HYPE_RATER_FLOOD_LIMIT
-        now = time.monotonic()
-        self.recent.append(now)
-        while self.recent and now - self.recent[0] > window_s:
-            self.recent.popleft()
-        return len(self.recent) > limit
+        key = f"hype:flood:{self.rater_group}"
+        now = time.time()
+        recent = [t for t in (await cache.aget(key) or ()) if now - t <= window_s]
+        recent.append(now)
+        # Only the last limit + 1 arrivals can decide; the key outlives the window a little.
+        await cache.aset(key, recent[-(limit + 1) :], timeout=math.ceil(window_s) + 1)
+        return len(recent) > limit
 
     async def receive(self, text_data=None, bytes_data=None):
-        if self._flooding():
+        if await self._flooding():
             await self._send_messages(
                 [{"type": "error", "code": "rate_limited", "message": "Too many messages."}]
             )

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,6 +14,9 @@ MAX_MESSAGE_BYTES = 4096
 REFRESH_RANGE_MS = (1000 / 360, 1000 / 24)
 # An answer slower than an hour is not a measurement of anything.
 MAX_MS = 3_600_000.0
+# A trial's id is a URL-safe token (experiments.models.public_token): anything else, a NUL
+# byte or a lone surrogate say, names no trial and never reaches a query.
+TRIAL_ID = re.compile(r"[A-Za-z0-9_-]{1,64}")
 
 
 class ProtocolError(Exception):
@@ -71,17 +75,23 @@ def _number(data: dict, key: str, *, low: float, high: float, optional: bool = F
     value = data.get(key)
     if value is None and optional:
         return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    if isinstance(value, bool) or not isinstance(value, int | float):
         raise _bad(f"'{key}' must be a number.")
-    if not low <= value <= high:
-        raise _bad(f"'{key}' must be between {low:g} and {high:g}, got {value:g}.")
-    return float(value)
+    try:
+        number = float(value)  # an integer of 400 digits is too large for a float
+    except OverflowError:
+        number = math.inf
+    if not math.isfinite(number):
+        raise _bad(f"'{key}' must be a finite number.")
+    if not low <= number <= high:
+        raise _bad(f"'{key}' must be between {low:g} and {high:g}, got {number:g}.")
+    return number
 
 
 def _trial_id(data: dict) -> str:
     value = data.get("trial")
-    if not isinstance(value, str) or not 1 <= len(value) <= 64:
-        raise _bad("'trial' must be the trial's id, a short string.")
+    if not isinstance(value, str) or not TRIAL_ID.fullmatch(value):
+        raise _bad("'trial' must be the trial's id: 1 to 64 letters, digits, - or _.")
     return value
 
 
@@ -142,6 +152,9 @@ def message_parse(text: str | None) -> Hello | Presented | AnswerMessage:
         data = json.loads(text)
     except ValueError:
         raise ProtocolError("bad_json", "That message is not valid JSON.") from None
+    except RecursionError:
+        # Arrays or objects nested hundreds deep: no message of the protocol is.
+        raise ProtocolError("bad_json", "That message is nested too deeply.") from None
     if not isinstance(data, dict):
         raise ProtocolError("bad_json", "A message is a JSON object.")
     kind = data.get("type")

@@ -42,8 +42,8 @@ export class ErrorPolicy {
   }
 
   onError(message) {
-    // Followed by a close (4409), which onFatalClose handles.
-    if (message.code === "superseded") return;
+    // Followed by a close (4409, 4401), which onFatalClose handles.
+    if (message.code === "superseded" || message.code === "no_session") return;
     if (SESSION_ENDING_ERRORS.has(message.code)) {
       showPanel({
         title: message.code === "study_closed" ? "This study has closed" : "The session has ended",

@@ -10,7 +10,7 @@ from django.test import Client
 
 from experiments.models import Answer, Block, RaterSession, Study, Trial
 from hype.science.observers import SimulatedObserver
-from tests.raters import RaterSocket, answer_for, join, live_study_make, play
+from tests.raters import RaterSocket, answer_for, join, live_study_make, play, refused_socket
 
 pytestmark = [pytest.mark.django_db(transaction=True)]
 
@@ -143,10 +143,11 @@ async def test_a_closed_study_refuses_new_raters(study):
     assert await sync_to_async(RaterSession.objects.count)() == 0
 
 
-async def test_a_socket_without_a_rater_session_is_closed(study):
+async def test_a_socket_without_a_rater_session_is_closed_with_4401_after_saying_why(study):
     socket = RaterSocket(study, None)
-    connected, code = await socket.open()
-    assert not connected and code == 4401
+    messages, code = await refused_socket(socket.communicator)
+    assert code == 4401
+    assert [m["code"] for m in messages] == ["no_session"]
 
 
 @pytest.mark.keeps_flood_limit

@@ -3,6 +3,8 @@ with that platform's own session id. Another rater's external id, PROLIFIC_PID o
 posted from another browser never shows their trial, their progress or their code; one
 browser holds one session per study, and one per exclusive group of studies."""
 
+import json
+
 import pytest
 from asgiref.sync import async_to_sync
 from django.db import IntegrityError, transaction
@@ -22,10 +24,16 @@ def start(client: Client, study: Study, **params):
 
 @async_to_sync
 async def first_trial(study: Study, client: Client) -> dict | None:
-    """The trial message the browser gets over the socket, or None if it is refused."""
+    """The trial message the browser gets over the socket, or None if it is refused (the
+    server then says no_session and closes it with 4401, and tells it nothing else)."""
     socket = RaterSocket(study, client)
     connected, _ = await socket.open()
-    if not connected:
+    assert connected
+    if not await socket.communicator.receive_nothing(timeout=0.5):
+        # A socket of ours hears nothing before its hello; a refused one is told at once.
+        refused = json.loads((await socket.communicator.receive_output(timeout=10))["text"])
+        assert refused["code"] == "no_session"
+        assert (await socket.communicator.receive_output(timeout=10))["code"] == 4401
         return None
     hello = await socket.hello()
     trial = await socket.until("trial", "finished", "error")
