@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import struct
 import warnings
 import zlib
@@ -155,26 +156,55 @@ def _metadata_labels(picture: PILImage.Image) -> list[str]:
     return sorted(labels)
 
 
+# Rows converted at a time: a strip of a 7000-pixel-wide image in float64 is 14 MB, where a
+# copy of the whole image would be 400 MB (docs/importing.md, bench/import_memory.py).
+STRIP_ROWS = 256
+
+
+def _strips(picture: PILImage.Image):
+    """The picture's values, STRIP_ROWS rows at a time, as numpy arrays (each a copy of its
+    strip only)."""
+    width, height = picture.size
+    for top in range(0, height, STRIP_ROWS):
+        yield top, np.asarray(picture.crop((0, top, width, min(height, top + STRIP_ROWS))))
+
+
+def _value_range(picture: PILImage.Image) -> tuple[float, float]:
+    """The lowest and highest value, NaN left out (NaN, NaN when there are only NaN)."""
+    low, high = math.inf, -math.inf
+    for _, values in _strips(picture):
+        finite = values[np.isfinite(values)] if values.dtype.kind == "f" else values
+        if finite.size:
+            low, high = min(low, float(finite.min())), max(high, float(finite.max()))
+    return (low, high) if low <= high else (math.nan, math.nan)
+
+
 def _to_8bit_gray(picture: PILImage.Image) -> tuple[PILImage.Image, str]:
-    """16-bit, 32-bit integer and float greyscale to 8 bits, by scaling, never by clipping."""
-    values = np.asarray(picture).astype(np.float64)
+    """16-bit, 32-bit integer and float greyscale to 8 bits, by scaling, never by clipping;
+    strip by strip, so that memory stays near the decoded image's own size."""
     mode = picture.mode
+    # scaled = (value - offset) / divisor * factor, the same arithmetic whatever the strip.
+    offset, divisor, factor = 0.0, 1.0, 1.0
     if mode.startswith("I;16"):
-        scaled, how = values / 257.0, "16-bit values scaled to 8 bits"
+        divisor, how = 257.0, "16-bit values scaled to 8 bits"
     else:
-        low, high = float(np.nanmin(values)), float(np.nanmax(values))
+        low, high = _value_range(picture)
         if low >= 0 and high <= 255 and mode == "I":
-            scaled, how = values, "8-bit values in a 32-bit image"
+            how = "8-bit values in a 32-bit image"
         elif low >= 0 and high <= 1 and mode == "F":
-            scaled, how = values * 255.0, "values 0-1 scaled to 0-255"
+            factor, how = 255.0, "values 0-1 scaled to 0-255"
         elif low >= 0 and high <= 65535:
-            scaled, how = values / 257.0, "16-bit values scaled to 8 bits"
+            divisor, how = 257.0, "16-bit values scaled to 8 bits"
         elif high > low:
-            scaled = (values - low) / (high - low) * 255.0
+            offset, divisor, factor = low, high - low, 255.0
             how = f"values {low:g}..{high:g} stretched to 0-255"
         else:
-            scaled, how = np.zeros_like(values), f"constant value {low:g} set to 0"
-    pixels = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255).astype(np.uint8)
+            factor, how = 0.0, f"constant value {low:g} set to 0"
+    width, height = picture.size
+    pixels = np.empty((height, width), dtype=np.uint8)
+    for top, values in _strips(picture):
+        scaled = (values.astype(np.float64) - offset) / divisor * factor
+        pixels[top : top + len(values)] = np.clip(np.rint(np.nan_to_num(scaled)), 0, 255)
     return PILImage.fromarray(pixels, "L"), how
 
 
