@@ -5,6 +5,7 @@ and returns the messages for the rater's browser (docs/protocol.md); none knows 
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -95,11 +96,14 @@ def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
         trial.save(update_fields=["requested_ms", "frames"])
     masks: list[dict[str, Any]] = []
     if block.timed and study.mask_count:
-        chosen = list(
+        # A study has tens of masks: read their ids and sample here, rather than have the
+        # database sort them all at random (ORDER BY RANDOM()) for every trial.
+        every_mask = list(
             Image.objects.filter(study=study, role=Image.Role.MASK)
-            .order_by("?")
-            .values_list("public_id", flat=True)[: study.mask_count]
+            .order_by("id")
+            .values_list("public_id", flat=True)
         )
+        chosen = random.sample(every_mask, min(study.mask_count, len(every_mask)))
         masks = [
             {
                 "url": reverse("experiments:rater_mask", args=[public_id]),
