@@ -1,7 +1,8 @@
-"""Fixtures for the whole suite: a fresh cache for every test, and the ASGI app served on a
-live port."""
+"""Fixtures for the whole suite: a fresh cache and channel layer for every test, and the ASGI
+app served on a live port."""
 
 import pytest
+from channels.layers import channel_layers
 from django.core.cache import cache
 
 from experiments.simulation.server import server_in_thread
@@ -25,3 +26,15 @@ def _fresh_cache():
     set, which outlives a test): every test starts with none."""
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _fresh_channel_layer():
+    """Every test gets its own channel layer instance. Channels keeps one per process, and a
+    layer's receive lock and queues belong to the event loop that first used them: each test
+    (and each live server) runs its own loop, and a receive left pending when an earlier loop
+    stopped made a later test's consumers fail with "bound to a different event loop". A
+    production worker has one loop for its whole life, so this is the tests' problem only."""
+    channel_layers.backends.clear()
+    yield
+    channel_layers.backends.clear()

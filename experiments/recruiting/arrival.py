@@ -7,6 +7,7 @@ refused with a clear message, and nothing is created."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -19,6 +20,11 @@ MTURK_PREVIEW = "ASSIGNMENT_ID_NOT_AVAILABLE"
 # case letters and digits): anything else is not a platform's id.
 ID_PATTERN = re.compile(r"[A-Za-z0-9_-]{1,64}")
 MAX_SUBMIT_TO = 200
+# A plain link's own id is free text, but printable: control characters (NUL, which PostgreSQL
+# refuses in text, line breaks that would split an export's row) and lone surrogates (which
+# cannot be encoded) are refused.
+MAX_EXTERNAL_ID = 200
+UNPRINTABLE = {"Cc", "Cs"}
 
 Source = RaterSession.Source
 # Every parameter the landing page passes on to the start page, as the platform sent it.
@@ -97,8 +103,13 @@ def arrival_read(params: Mapping[str, str]) -> Arrival:
     if worker_id or assignment:
         return _mturk_arrival(params, worker_id=worker_id, assignment=assignment)
     external_id = _value(params, "external_id")
-    if len(external_id) > 200:
-        raise ArrivalRefused("The link's external_id is longer than 200 characters.")
+    if len(external_id) > MAX_EXTERNAL_ID:
+        raise ArrivalRefused(f"The link's external_id is longer than {MAX_EXTERNAL_ID} characters.")
+    if any(unicodedata.category(char) in UNPRINTABLE for char in external_id):
+        raise ArrivalRefused(
+            "The link's external_id holds a control character (a NUL byte, a line break, a "
+            "tab...) or a broken character; an id is printable text."
+        )
     return Arrival(source=Source.LINK, external_id=external_id)
 
 

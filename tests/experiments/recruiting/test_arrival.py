@@ -64,6 +64,9 @@ def test_mturks_preview_is_a_preview_and_names_no_worker():
         ({**MTURK_WORKER, "turkSubmitTo": "javascript:alert(1)"}, "not one of"),
         ({**PROLIFIC, **MTURK_WORKER}, "both a Prolific participant and an MTurk worker"),
         ({"external_id": "x" * 201}, "longer than 200"),
+        ({"external_id": "rater\x00one"}, "control character"),
+        ({"external_id": "rater\none"}, "control character"),
+        ({"external_id": "rater\ud800"}, "control character"),
     ],
 )
 def test_a_bad_platform_parameter_is_refused_with_its_reason(params, says):
@@ -77,6 +80,8 @@ def test_a_bad_platform_parameter_is_refused_with_its_reason(params, says):
         {"PROLIFIC_PID": "x" * 300, "STUDY_ID": "a", "SESSION_ID": "b"},
         {**MTURK_WORKER, "turkSubmitTo": "https://evil.example"},
         {"workerId": "A1\x00", "assignmentId": "3A", "turkSubmitTo": "https://www.mturk.com"},
+        {"external_id": "demo\x00-1"},
+        {"external_id": "demo\x1b[31m"},
     ],
 )
 def test_a_link_with_a_bad_parameter_gets_a_clear_page_and_creates_nothing(study, params):
@@ -86,6 +91,11 @@ def test_a_link_with_a_bad_parameter_gets_a_clear_page_and_creates_nothing(study
     started = start(study, **params)
     assert started.status_code == 400
     assert RaterSession.objects.count() == 0
+
+
+def test_a_plain_links_own_id_may_be_any_printable_text(study):
+    assert start(study, external_id="Ærøskøbing №7 🙂").status_code == 302
+    assert RaterSession.objects.get().external_id == "Ærøskøbing №7 🙂"
 
 
 def test_the_platforms_ids_are_stored_on_the_session(study):
