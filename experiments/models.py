@@ -10,7 +10,7 @@ import secrets
 from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
-from django.db.models import Q
+from django.db.models import Q, Value
 from django.utils import timezone
 
 from hype.science.staircase import StaircaseRule
@@ -443,6 +443,11 @@ class Image(models.Model):
     changes = models.JSONField(
         default=dict, blank=True, help_text="What normalisation changed at import."
     )
+    shown_count = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="Trials drawn with this image so far (each block draws the least shown).",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -584,6 +589,30 @@ class RaterSession(models.Model):
         blank=True,
         help_text="The researcher undid an exclusion; the study's rules leave the rater in.",
     )
+    # What the rater path reads on every message, kept on the session so that a trial costs
+    # the same however many answers the study holds (experiments.rating.sessions). The new
+    # columns carry database defaults too, so that a worker still running the code before them
+    # can insert rows while an upgrade migrates (docs/deployment.md, "Upgrades").
+    current_trial = models.ForeignKey(
+        "Trial",
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text="The rater's first unanswered trial (empty: none drawn yet, or all answered).",
+    )
+    answered_count = models.PositiveIntegerField(
+        default=0, db_default=0, help_text="Answers stored so far."
+    )
+    last_choice = models.CharField(
+        max_length=4, blank=True, db_default="", help_text="The latest answer."
+    )
+    same_choice_run = models.PositiveIntegerField(
+        default=0,
+        db_default=0,
+        help_text="How many answers in a row, up to the latest, were last_choice.",
+    )
+    last_answered_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["study", "started_at"]
@@ -657,12 +686,22 @@ class Trial(models.Model):
     image = models.ForeignKey(Image, on_delete=models.PROTECT, related_name="trials")
     is_real = models.BooleanField()
     requested_ms = models.PositiveIntegerField(
-        null=True, blank=True, help_text="Exposure the staircase asked for; empty when untimed."
+        null=True,
+        blank=True,
+        help_text="Exposure the staircase asked for, fixed when the image was presented; empty "
+        "when untimed.",
     )
     frames = models.PositiveIntegerField(
         null=True, blank=True, help_text="Exposure in display frames at the session's refresh rate."
     )
     presented_at = models.DateTimeField(null=True, blank=True)
+    masks = models.JSONField(
+        default=list,
+        db_default=Value([], output_field=models.JSONField()),
+        blank=True,
+        help_text="Public ids of the backward masks shown after the image (timed trials), "
+        "drawn with the block.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

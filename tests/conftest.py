@@ -20,6 +20,19 @@ def live_server_url(transactional_db):
         yield url
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _fast_password_hashing():
+    """Every study in the tests has an owner with a password, and the production hasher takes
+    a fifth of a second per password by design: the tests hash with MD5 (what Django's own
+    test advice suggests). Logins, lockouts and the API token work the same with any hasher."""
+    from django.conf import settings
+    from django.contrib.auth.hashers import get_hashers
+
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    get_hashers.cache_clear()
+    yield
+
+
 @pytest.fixture(autouse=True)
 def _fresh_cache():
     """Failed logins, throttles and flood counts live in the cache (Redis when REDIS_URL is

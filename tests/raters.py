@@ -16,6 +16,8 @@ from django.db.models import F
 from django.test import Client
 
 from experiments.models import Image, RaterSession, Study, Trial
+from experiments.rating.messages import Measurements
+from experiments.rating.sessions import response_record, session_hello, trial_presented
 from hype.asgi import application
 from hype.science.observers import SimulatedObserver
 from tests.factories import png_bytes, study_make
@@ -26,6 +28,11 @@ HOST = (b"host", b"127.0.0.1")
 
 
 def images_add(study: Study, *, real: int, fakes_per_model: int, masks: int = 8) -> None:
+    """Tiny PNG files for the study's images, stored as the import stores them, and their rows
+    in one statement per batch (a full study holds 800 images: one INSERT each made every
+    test that needs one pay a second)."""
+    rows = []
+
     def add(count, **fields):
         for _ in range(count):
             data = png_bytes()
@@ -33,12 +40,13 @@ def images_add(study: Study, *, real: int, fakes_per_model: int, masks: int = 8)
                 study=study, sha256=hashlib.sha256(data).hexdigest(), width=8, height=8, **fields
             )
             image.file.save("x.png", ContentFile(data), save=False)
-            image.save()
+            rows.append(image)
 
     add(real, is_real=True, original_name="real_0001.png")
     for model in study.models.all():
         add(fakes_per_model, is_real=False, model=model, original_name=f"{model.name}_seed.png")
     add(masks, is_real=False, role=Image.Role.MASK)
+    Image.objects.bulk_create(rows, batch_size=500)
 
 
 # What MTurk adds to the study link of a worker who accepted the HIT.
@@ -64,6 +72,7 @@ def time_passes(study: Study, *, minutes: float) -> None:
     RaterSession.objects.filter(study=study).update(
         started_at=F("started_at") - shift,
         last_activity_at=F("last_activity_at") - shift,
+        last_answered_at=F("last_answered_at") - shift,
         finished_at=F("finished_at") - shift,
         qualified_at=F("qualified_at") - shift,
     )
@@ -189,3 +198,47 @@ async def play(
         message = await socket.until("trial", "finished", "error")
         assert message["type"] != "error", message
     return message
+
+
+# --- The protocol's services called directly, as the consumer calls them --------------------
+
+REFRESH = 1000 / 60
+
+
+def rater_in(study: Study, *, refresh_ms: float | None = REFRESH) -> tuple[RaterSession, dict]:
+    """A rater who consented through the start page and whose browser said hello: their
+    session and the first trial message."""
+    join(study)
+    session = RaterSession.objects.filter(study=study).latest("id")
+    replies = session_hello(session_id=session.id, refresh_ms=refresh_ms)
+    return session, [m for m in replies if m["type"] == "trial"][-1]
+
+
+def answer(
+    session: RaterSession,
+    trial: dict,
+    *,
+    choice: str | None = None,
+    rt_ms: float = 640.0,
+    present: bool = True,
+) -> tuple[list[dict], dict | None]:
+    """Answer a trial as a browser would (presented first unless told not to); returns the
+    replies and the next trial message. choice: the right answer unless given."""
+    if present:
+        assert trial_presented(session_id=session.id, trial_public_id=trial["trial"]) == []
+    if choice is None:
+        choice = "real" if Trial.objects.get(public_id=trial["trial"]).is_real else "fake"
+    timed = trial["timed"]
+    replies = response_record(
+        session_id=session.id,
+        trial_public_id=trial["trial"],
+        choice=choice,
+        measured=Measurements(
+            rt_ms=rt_ms,
+            shown_ms=trial["frames"] * REFRESH if timed else None,
+            mask_ms=sum(m["frames"] for m in trial["masks"]) * REFRESH if timed else None,
+            refresh_ms=REFRESH,
+        ),
+    )
+    following = [m for m in replies if m["type"] == "trial"]
+    return replies, following[-1] if following else None

@@ -4,9 +4,10 @@ its target with the fewest places held, and nobody is given a model that has rea
 
 from __future__ import annotations
 
+import heapq
 import random
 
-from django.db.models import Count, Q
+from django.db.models import Count, F, Q
 
 from experiments.models import Block, GenerativeModel, Image, RaterSession, Study, Trial
 from experiments.rating.expiry import sessions_expire
@@ -17,21 +18,37 @@ from hype.science.staircase import staircase_start
 HELD = [RaterSession.Status.IN_TASK, RaterSession.Status.COMPLETED]
 
 
-def _draw(candidates, count: int, *, exclude: set[int], what: str) -> list[Image]:
-    """`count` images from `candidates` the rater has not seen: the least shown first (so
-    images collect answers evenly across raters), at random among equals."""
-    pool = list(
-        candidates.exclude(id__in=exclude)
-        .annotate(shown=Count("trials"))
-        .order_by("shown", "?")[:count]
-    )
-    if len(pool) < count:
+def _draw(candidates, count: int, *, exclude: set[int], what: str) -> list[tuple[int, bool]]:
+    """(id, is_real) of `count` images from `candidates` the rater has not seen: the least shown
+    first (so images collect answers evenly across raters), at random among equals. Reads each
+    candidate's id and shown counter, never the trials: the cost follows the images of one
+    model, not the answers the study has collected."""
+    shown = [
+        (shown_count, random.random(), image_id, is_real)
+        for image_id, shown_count, is_real in candidates.values_list("id", "shown_count", "is_real")
+        if image_id not in exclude
+    ]
+    if len(shown) < count:
         raise ProtocolError(
             "not_ready",
             f"The study does not have enough {what} images for the next block "
-            f"(needs {count}, {len(pool)} left for this rater).",
+            f"(needs {count}, {len(shown)} left for this rater).",
         )
-    return pool
+    return [(image_id, is_real) for _, _, image_id, is_real in heapq.nsmallest(count, shown)]
+
+
+def masks_draw(study: Study, trials: int) -> list[list[str]]:
+    """Each timed trial's backward masks, `study.mask_count` distinct ones drawn at random
+    from the study's masks: one read of their ids for the whole block."""
+    if not study.mask_count:
+        return [[] for _ in range(trials)]
+    every_mask = list(
+        Image.objects.filter(study=study, role=Image.Role.MASK)
+        .order_by("id")
+        .values_list("public_id", flat=True)
+    )
+    count = min(study.mask_count, len(every_mask))
+    return [random.sample(every_mask, count) for _ in range(trials)]
 
 
 def _split_evenly(total: int, parts: list[GenerativeModel]) -> dict[int, int]:
@@ -68,6 +85,11 @@ def block_create(session: RaterSession, *, kind: str) -> Block:
             images.filter(model=session.model), count - n_real, exclude=seen, what="fake"
         )
     random.shuffle(chosen)
+    # Counted as drawn, in one statement (concurrent blocks add up: F() is computed in SQL).
+    Image.objects.filter(id__in=[image_id for image_id, _ in chosen]).update(
+        shown_count=F("shown_count") + 1
+    )
+    masks = masks_draw(study, len(chosen)) if timed else [[] for _ in chosen]
 
     block = Block.objects.create(
         session=session,
@@ -78,17 +100,25 @@ def block_create(session: RaterSession, *, kind: str) -> Block:
         staircase_state=staircase_start(study.staircase_rule()).to_dict() if timed else None,
     )
     first_index = Trial.objects.filter(session=session).count()
-    Trial.objects.bulk_create(
+    trials = Trial.objects.bulk_create(
         Trial(
             session=session,
             block=block,
             index=first_index + position,
             position=position,
-            image=image,
-            is_real=image.is_real,
+            image_id=image_id,
+            is_real=is_real,
+            masks=trial_masks,
         )
-        for position, image in enumerate(chosen)
+        for position, ((image_id, is_real), trial_masks) in enumerate(
+            zip(chosen, masks, strict=True)
+        )
     )
+    # The rater's current trial is the new block's first: every earlier one is answered.
+    first = trials[0]
+    first.block = block
+    session.current_trial = first
+    session.save(update_fields=["current_trial"])
     return block
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from experiments.models import Image, Study, Trial
 from experiments.rating.lifecycle import rater_session_key
-from experiments.rating.sessions import trial_current
+from experiments.rating.sessions import trial_is_current
 from experiments.services.imports.normalise import (
     Unusable,
     png_canonical_from_file,
@@ -94,8 +94,7 @@ def trial_image_serve(*, trial_public_id: str, browser_session: Mapping[str, Any
         raise ImageRefused()
     if browser_session.get(rater_session_key(trial.session.study.public_id)) != trial.session_id:
         raise ImageRefused()
-    current = trial_current(trial.session)
-    if current is None or current.id != trial.id or trial.presented_at is not None:
+    if trial.presented_at is not None or not trial_is_current(trial.session, trial):
         raise ImageRefused(gone=True)
     return _served(trial.image)
 

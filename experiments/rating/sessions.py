@@ -5,7 +5,6 @@ and returns the messages for the rater's browser (docs/protocol.md); none knows 
 
 from __future__ import annotations
 
-import random
 from dataclasses import dataclass
 from typing import Any
 
@@ -13,7 +12,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from experiments.models import Answer, Block, Image, RaterSession, Study, Trial
+from experiments.models import Answer, Block, RaterSession, Study, Trial
+from experiments.rating.blocks import masks_draw
 from experiments.rating.display import display_settings
 from experiments.rating.expiry import session_expire_if_idle
 from experiments.rating.lifecycle import (
@@ -73,7 +73,7 @@ def _progress_message(session: RaterSession) -> dict[str, Any]:
     return {
         "type": "progress",
         "phase": _phase(session),
-        "done": Answer.objects.filter(trial__session=session).count(),
+        "done": session.answered_count,
         "total": trials_total(session),
     }
 
@@ -85,31 +85,27 @@ def _phase(session: RaterSession) -> str:
 
 
 def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
+    """The trial for the browser. Writes nothing: a timed trial's exposure is the block's
+    staircase until the image is presented, and is fixed then (trial_presented)."""
     study = session.study
     block = trial.block
     refresh_ms = session.refresh_ms or DEFAULT_REFRESH_MS
-    if block.timed and trial.requested_ms is None:
-        # The exposure is fixed when the trial is first served, from the block's staircase.
-        state = StaircaseState.from_dict(block.staircase_state)
-        trial.requested_ms = state.exposure_ms
-        trial.frames = frames_for(state.exposure_ms, refresh_ms)
-        trial.save(update_fields=["requested_ms", "frames"])
+    exposure_ms, frames = trial.requested_ms, trial.frames
+    if block.timed and trial.presented_at is None:
+        exposure_ms = StaircaseState.from_dict(block.staircase_state).exposure_ms
+        frames = frames_for(exposure_ms, refresh_ms)
     masks: list[dict[str, Any]] = []
     if block.timed and study.mask_count:
-        # A study has tens of masks: read their ids and sample here, rather than have the
-        # database sort them all at random (ORDER BY RANDOM()) for every trial.
-        every_mask = list(
-            Image.objects.filter(study=study, role=Image.Role.MASK)
-            .order_by("id")
-            .values_list("public_id", flat=True)
-        )
-        chosen = random.sample(every_mask, min(study.mask_count, len(every_mask)))
+        if not trial.masks:
+            # A trial drawn before its block drew masks (or before the study had any).
+            trial.masks = masks_draw(study, 1)[0]
+            trial.save(update_fields=["masks"])
         masks = [
             {
                 "url": reverse("experiments:rater_mask", args=[public_id]),
                 "frames": frames_for(study.mask_ms, refresh_ms),
             }
-            for public_id in chosen
+            for public_id in trial.masks
         ]
     if block.kind == Block.Kind.TASK:
         number = block.index + (0 if study.qualification_trials else 1)
@@ -122,8 +118,8 @@ def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
         "index": trial.index,
         "phase": "qualification" if block.kind == Block.Kind.QUALIFICATION else "task",
         "timed": block.timed,
-        "exposure_ms": trial.requested_ms,
-        "frames": trial.frames,
+        "exposure_ms": exposure_ms,
+        "frames": frames,
         "countdown": block.timed,
         "answer_only": trial.presented_at is not None,
         "image_url": reverse("experiments:rater_image", args=[trial.public_id]),
@@ -142,7 +138,11 @@ def _trial_message(session: RaterSession, trial: Trial) -> dict[str, Any]:
 
 
 def trial_current(session: RaterSession) -> Trial | None:
-    """The trial the rater is on: their first unanswered one."""
+    """The trial the rater is on: their first unanswered one, which the session keeps
+    (RaterSession.current_trial). Without it (every trial answered, or a session built outside
+    the protocol) it is looked for."""
+    if session.current_trial_id is not None:
+        return session.current_trial
     return (
         Trial.objects.filter(session=session, answer__isnull=True)
         .select_related("block")
@@ -151,10 +151,23 @@ def trial_current(session: RaterSession) -> Trial | None:
     )
 
 
+def trial_is_current(session: RaterSession, trial: Trial) -> bool:
+    """Whether `trial` is the one the rater is on, without reading it again when the session
+    keeps its current trial."""
+    if session.current_trial_id is not None:
+        return session.current_trial_id == trial.id
+    current = trial_current(session)
+    return current is not None and current.id == trial.id
+
+
 def _locked_session(session_id: int) -> RaterSession:
+    """The session, locked until the transaction ends, with its study and its current trial
+    and that trial's block: one statement (only the session's row is locked)."""
     try:
         session = (
-            RaterSession.objects.select_for_update().select_related("study").get(pk=session_id)
+            RaterSession.objects.select_for_update(of=("self",))
+            .select_related("study", "current_trial__block")
+            .get(pk=session_id)
         )
     except RaterSession.DoesNotExist:
         raise ProtocolError("not_your_trial", "This rater session does not exist.") from None
@@ -163,15 +176,24 @@ def _locked_session(session_id: int) -> RaterSession:
     return session
 
 
+def _named_trial(session: RaterSession, trial_public_id: str) -> tuple[Trial, Trial | None]:
+    """The trial a message names, and the rater's current trial: no statement when it is the
+    current one, as it nearly always is."""
+    current = trial_current(session)
+    if current is not None and current.public_id == trial_public_id:
+        return current, current
+    return _owned_trial(session, trial_public_id), current
+
+
 def _guarded(step, session: RaterSession, *args) -> list[dict[str, Any]]:
     """Run a step that creates blocks in a savepoint: if the study cannot serve it (too few
     images), that step alone is undone and reported, and the answer that led to it stays."""
-    snapshot = (session.status, session.model_id)
+    snapshot = (session.status, session.model_id, session.current_trial_id)
     try:
         with transaction.atomic():
             return step(session, *args) or []
     except ProtocolError as error:
-        session.status, session.model_id = snapshot
+        session.status, session.model_id, session.current_trial_id = snapshot
         return [error.as_message()]
 
 
@@ -229,7 +251,7 @@ def session_hello(
     hello = {
         "type": "session",
         "phase": _phase(session),
-        "done": Answer.objects.filter(trial__session=session).count(),
+        "done": session.answered_count,
         "total": trials_total(session),
         "settings": rater_settings(study),
     }
@@ -245,21 +267,26 @@ def _owned_trial(session: RaterSession, trial_public_id: str) -> Trial:
 
 @transaction.atomic
 def trial_presented(*, session_id: int, trial_public_id: str) -> list[dict[str, Any]]:
-    """The image reached the rater's screen: from now on it is never served again."""
+    """The image reached the rater's screen: from now on it is never served again, and a timed
+    trial's exposure is fixed at what the browser was sent (the block's staircase)."""
     session = _locked_session(session_id)
-    trial = _owned_trial(session, trial_public_id)
+    trial, current = _named_trial(session, trial_public_id)
     if session.status in RaterSession.ENDED:
         raise ProtocolError("session_over", "This session has finished.")
     if trial.presented_at is not None:
         # Only the first counts; a browser resends it before a held answer (docs/protocol.md).
         return []
-    current = trial_current(session)
     if current is None or current.id != trial.id:
         if Answer.objects.filter(trial=trial).exists():
             return []  # answered already (its ack was lost): nothing left to mark
         raise ProtocolError("not_current_trial", "That is not the trial being asked.")
     trial.presented_at = timezone.now()
-    trial.save(update_fields=["presented_at"])
+    fields = ["presented_at"]
+    if trial.block.timed:
+        trial.requested_ms = StaircaseState.from_dict(trial.block.staircase_state).exposure_ms
+        trial.frames = frames_for(trial.requested_ms, session.refresh_ms or DEFAULT_REFRESH_MS)
+        fields += ["requested_ms", "frames"]
+    trial.save(update_fields=fields)
     return []
 
 
@@ -290,12 +317,12 @@ def _flags(
     measured: Measurements,
     *,
     choice: str,
-    refresh_measured: bool,
-    previous: list[tuple[str, Any, int]],
+    session: RaterSession,
     now,
 ) -> list[str]:
-    """The answer's quality flags. previous: (response, answered_at, block id) of the rater's
-    answers before this one, latest first, at most SAME_KEY_RUN - 1 of them."""
+    """The answer's quality flags, from the trial, what the browser measured, and what the
+    (locked) session keeps of the answers before this one: the latest answer, how many in a
+    row were the same, and when it was given."""
     flags = []
     if measured.page_hidden:
         flags.append("page_hidden")
@@ -308,29 +335,21 @@ def _flags(
             expected = trial.frames * measured.refresh_ms
             if abs(measured.shown_ms - expected) > measured.refresh_ms:
                 flags.append("timing_off")
-    if not refresh_measured:
+    if session.refresh_ms is None:
         flags.append("refresh_unmeasured")
     if measured.rt_ms < FAST_ANSWER_MS:
         flags.append("fast")
-    if len(previous) >= SAME_KEY_RUN - 1 and all(r == choice for r, _, _ in previous):
+    if session.last_choice == choice and session.same_choice_run >= SAME_KEY_RUN - 1:
         flags.append("same_key")
-    if previous and previous[0][2] == trial.block_id:
-        since = previous[0][1]
+    # Trials are answered in order, so the answer before one that is not its block's first is
+    # in the same block.
+    if trial.position > 0 and session.last_answered_at is not None:
+        since = session.last_answered_at
     else:
         since = trial.block.started_at
     if (now - since).total_seconds() > IDLE_GAP_S:
         flags.append("idle_gap")
     return flags
-
-
-def _previous_answers(session: RaterSession, trial: Trial) -> list[tuple[str, Any, int]]:
-    """The rater's answers before this trial, latest first: one query, never more than the
-    streak flags need, so an answer costs the same however long the session has run."""
-    return list(
-        Answer.objects.filter(trial__session=session, trial__index__lt=trial.index)
-        .order_by("-trial__index")
-        .values_list("response", "answered_at", "trial__block_id")[: SAME_KEY_RUN - 1]
-    )
 
 
 def feedback_given(study: Study, block: Block) -> bool:
@@ -353,18 +372,16 @@ def response_record(
     so a browser may resend freely after a dropped connection.
     """
     session = _locked_session(session_id)
-    trial = _owned_trial(session, trial_public_id)
-    if Answer.objects.filter(trial=trial).exists():
+    trial, current = _named_trial(session, trial_public_id)
+    # The current trial is unanswered by definition; any other may be a resent answer.
+    if trial is not current and Answer.objects.filter(trial=trial).exists():
         return [{"type": "ack", "trial": trial.public_id, "duplicate": True}]
     if session.status in RaterSession.ENDED:
         raise ProtocolError("session_over", "This session has finished.")
     if session.study.status != Study.Status.LIVE:
         raise ProtocolError("study_closed", "This study has closed; the answer was not stored.")
-    current = trial_current(session)
-    if current is None or current.id != trial.id:
+    if trial is not current:
         raise ProtocolError("not_current_trial", "That is not the trial being asked.")
-    if trial.block.timed and trial.requested_ms is None:
-        raise ProtocolError("not_current_trial", "That trial has not been shown yet.")
     if trial.block.timed and trial.presented_at is None:
         # A timed image's exposure is only known once it was on screen: an answer to one the
         # browser never reported showing measures nothing, so it is refused (docs/protocol.md).
@@ -375,15 +392,7 @@ def response_record(
         )
 
     correct = (choice == Answer.Choice.REAL) == trial.is_real
-    flags = _flags(
-        trial,
-        measured,
-        choice=choice,
-        refresh_measured=session.refresh_ms is not None,
-        previous=_previous_answers(session, trial),
-        now=timezone.now(),
-    )
-    Answer.objects.create(
+    answer = Answer.objects.create(
         trial=trial,
         response=choice,
         correct=correct,
@@ -392,11 +401,8 @@ def response_record(
         mask_ms=measured.mask_ms,
         refresh_ms=measured.refresh_ms,
         page_hidden=measured.page_hidden,
-        flags=flags,
+        flags=_flags(trial, measured, choice=choice, session=session, now=timezone.now()),
     )
-    # The idle limit counts from the latest answer (experiments.rating.expiry).
-    session.last_activity_at = timezone.now()
-    session.save(update_fields=["last_activity_at"])
     block = trial.block
     if block.timed:
         state = StaircaseState.from_dict(block.staircase_state)
@@ -410,10 +416,33 @@ def response_record(
         ).to_dict()
         block.save(update_fields=["staircase_state"])
 
+    block_over = trial.position + 1 == block.trial_count
+    if block_over:
+        session.current_trial = None  # the next block, if any, brings it (block_create)
+    else:
+        following = Trial.objects.get(session=session, index=trial.index + 1)
+        following.block = block
+        session.current_trial = following
+    session.same_choice_run = session.same_choice_run + 1 if session.last_choice == choice else 1
+    session.last_choice = choice
+    session.answered_count += 1  # the session's row is locked: no one else counts now
+    # The idle limit counts from the latest answer (experiments.rating.expiry).
+    session.last_answered_at = session.last_activity_at = answer.answered_at
+    session.save(
+        update_fields=[
+            "current_trial",
+            "same_choice_run",
+            "last_choice",
+            "answered_count",
+            "last_answered_at",
+            "last_activity_at",
+        ]
+    )
+
     messages: list[dict[str, Any]] = [{"type": "ack", "trial": trial.public_id, "duplicate": False}]
     if feedback_given(session.study, block):
         messages.append({"type": "feedback", "trial": trial.public_id, "correct": correct})
-    if trial.position + 1 == block.trial_count:
+    if block_over:
         moved_on = _guarded(block_finished, session, block)
         if any(m["type"] == "error" for m in moved_on):
             return [*messages, _progress_message(session), *moved_on]
