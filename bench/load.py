@@ -500,17 +500,20 @@ def _ms(value: float) -> str:
 
 def point_row(point: Point) -> str:
     cpu = point.cpu
-    completed = max(1, point.completed)
     errors = sum(point.errors.values())
     lost = "-" if point.lost is None else str(point.lost)
     doubled = "-" if point.doubled is None else str(point.doubled)
+
+    def per_trial(seconds: float) -> str:
+        return f"{seconds / point.completed * 1000:.1f}" if point.completed else "-"
+
     return (
         f"{point.server:>5} {point.raters:>5} {point.joined:>5} {point.generators:>3} "
         f"{point.trials_per_s:>8.1f} {point.pace_share * 100:>5.0f}% "
         f"{_ms(point.latency(50)):>6} {_ms(point.latency(95)):>6} {_ms(point.latency(99)):>6} "
         f"{errors:>6} {lost:>5} {doubled:>7} "
-        f"{cpu.server_s / completed * 1000:>8.1f} {cpu.postgres_s / completed * 1000:>8.1f} "
-        f"{point.generator_cpu_s / completed * 1000:>8.1f} "
+        f"{per_trial(cpu.server_s):>8} {per_trial(cpu.postgres_s):>8} "
+        f"{per_trial(point.generator_cpu_s):>8} "
         f"{point.generator_busy * 100:>5.0f}% "
         f"{_ms(point.percentile(point.loop_lag_ms, 99)):>5} "
         f"{cpu.machine_busy_s / point.seconds / (os.cpu_count() or 1) * 100:>5.0f}% "
@@ -557,10 +560,10 @@ def report(points: list[Point], args) -> None:
                 f"  {point.server} N={point.raters}: "
                 + ", ".join(f"{k} {v}" for k, v in details.items())
             )
-        redis_ms = point.cpu.redis_s / max(1, point.completed) * 1000
+        redis = f"{point.cpu.redis_s / point.completed * 1000:.1f}" if point.completed else "-"
         print(
             f"  {point.server} N={point.raters}: joined (landing, start, task, socket, hello) "
-            f"in {point.join_s:.1f} s; Redis {redis_ms:.1f} CPU ms per trial; answers were "
+            f"in {point.join_s:.1f} s; Redis {redis} CPU ms per trial; answers were "
             f"late on their schedule by p50 {_ms(point.percentile(point.lateness_ms, 50))} / "
             f"p99 {_ms(point.percentile(point.lateness_ms, 99))} ms"
         )
@@ -570,7 +573,7 @@ def report(points: list[Point], args) -> None:
     print("Latency against the echo baseline at the same N (server / echo):")
     for point in points:
         base = echo.get(point.raters)
-        if point.server == "echo" or base is None:
+        if point.server == "echo" or base is None or not point.latencies_ms:
             continue
         ratios = "   ".join(
             f"p{q} {point.latency(q) / base.latency(q):6.1f}x" for q in (50, 95, 99)
@@ -591,7 +594,7 @@ def report(points: list[Point], args) -> None:
             + "."
         )
         for point in points:
-            if point.raters == max(kept) and point.server != "echo":
+            if point.raters == max(kept) and point.server != "echo" and point.completed:
                 cpu = point.cpu
                 per_trial = (cpu.server_s + cpu.postgres_s) / max(1, point.completed) * 1000
                 print(

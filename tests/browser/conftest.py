@@ -110,3 +110,12 @@ def static_server_url():
     """/work/main/static as plain files (the timing harness runs without Django)."""
     with serving_static() as url:
         yield url
+
+
+def pytest_collection_modifyitems(config, items):
+    """Every test in this folder drives Chromium, whether or not its module says so: CI's
+    second pass selects by the `browser` mark."""
+    here = Path(__file__).resolve().parent
+    for item in items:
+        if here in Path(item.fspath).resolve().parents:
+            item.add_marker(pytest.mark.browser)

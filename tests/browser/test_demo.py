@@ -11,7 +11,7 @@ from django.db import connection
 from experiments.models import Answer, RaterSession, Study
 from experiments.services.scores import study_results
 
-pytestmark = [pytest.mark.browser]
+pytestmark = [pytest.mark.browser, pytest.mark.embedded]
 
 PASSWORD = "hype-demo-password"
 

@@ -10,7 +10,7 @@ from experiments.models import RaterSession, Study
 from tests.browser.test_dashboard_pages import log_in
 from tests.factories import answered_session_make, study_make, user_make
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path("/tmp/shots")
 REASON = "Answered every image wrong in 40 seconds."

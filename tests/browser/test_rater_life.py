@@ -11,7 +11,7 @@ from tests.browser.test_dashboard_pages import log_in
 from tests.factories import session_make, user_make
 from tests.raters import live_study_make, time_passes
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SHOTS = Path("/tmp/shots")
 PID = "5f1e2d3c4b5a69788796a5b4"
