@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
 from itertools import groupby
 from operator import itemgetter
+from typing import Any
 
-from django.db.models import Q
+from django.core.cache import cache
+from django.db.models import Count, Max, Q
 
 from experiments.models import Answer, Block, RaterSession, Study
 from hype.science.bootstrap import (
@@ -268,16 +271,93 @@ def _completed_raters(study: Study, exclusions: str = EXCLUSIONS_APPLIED) -> dic
     return {r.session_id: r for r in rater_scores(study, exclusions=exclusions)}
 
 
+# --- Cached results ------------------------------------------------------------------------
+#
+# A study's results change only when a rater completes, when a rater who completed is excluded
+# or taken back in, or when the study itself changes: the answers of a completed rater never
+# change. So they are computed once per state of those and kept in the cache (Redis in
+# production, shared by every worker), under a key that names that state: nothing needs to
+# remember to clear it, and a stale result cannot be served. The raters in progress, which
+# change all the time and cost one small query, are counted afresh on every call.
+
+RESULTS_CACHE_S = 7 * 24 * 3600
+
+
+def results_fingerprint(study: Study) -> str:
+    """A digest of everything a study's results depend on that can change: how many raters
+    completed and the latest completion, how many are excluded after completing and the latest
+    exclusion or undoing, the models, and the study's last save (its parameters)."""
+    sessions = RaterSession.objects.filter(study=study).aggregate(
+        completed=Count("id", filter=_COMPLETED),
+        last_completed=Max("finished_at", filter=_COMPLETED),
+        excluded=Count("id", filter=_EXCLUDED_AFTER_COMPLETING),
+        last_excluded=Max("excluded_at"),
+        last_undone=Max("exclusion_undone_at"),
+    )
+    models = list(study.models.order_by("id").values_list("id", "name"))
+    # The study as the caller loaded it (at the start of the request): its parameters are what
+    # the results are computed from.
+    state = repr((sorted(sessions.items()), models, study.updated_at))
+    return hashlib.sha256(state.encode()).hexdigest()[:32]
+
+
+def _cached(study: Study, what: str, compute) -> tuple[Any, bool]:
+    """(the value, whether it came from the cache: then its raters in progress are as they
+    were when it was computed)."""
+    key = f"hype:results:{study.pk}:{what}:{results_fingerprint(study)}"
+    found = cache.get(key)
+    if found is not None:
+        return found, True
+    found = compute()
+    cache.set(key, found, RESULTS_CACHE_S)
+    return found, False
+
+
+def _counts_now(study: Study, *results: StudyResults) -> list[StudyResults]:
+    """Each of `results` with each model's raters in progress (and excluded) as they are now."""
+    in_progress, excluded = _sessions_per_model(study)
+    return [_with_counts(one, in_progress, excluded) for one in results]
+
+
+def _with_counts(
+    results: StudyResults, in_progress: dict[int, int], excluded: dict[int, int]
+) -> StudyResults:
+    return dataclasses.replace(
+        results,
+        models=tuple(
+            dataclasses.replace(
+                model,
+                n_in_progress=in_progress[model.model_id],
+                n_excluded=excluded.get(model.model_id, 0),
+            )
+            for model in results.models
+        ),
+    )
+
+
 def study_results(study: Study, *, exclusions: str = EXCLUSIONS_APPLIED) -> StudyResults:
     """Scores of every model of the study: the study's result, from its completed raters who
     are not excluded; with exclusions="none", from every rater who completed, the raters
     excluded afterwards among them."""
-    return _results_from(study, _completed_raters(study, exclusions), exclusions=exclusions)
+    _counted(exclusions)  # an unknown view is refused before anything is looked up
+    results, kept = _cached(
+        study,
+        f"results:{exclusions}",
+        lambda: _results_from(study, _completed_raters(study, exclusions), exclusions=exclusions),
+    )
+    return _counts_now(study, results)[0] if kept else results
 
 
 def study_results_both(study: Study) -> tuple[StudyResults, StudyResults]:
     """(the study's result, the result without exclusions), reading the answers once. When
     nobody was excluded after completing the two are the same numbers."""
+    (applied, without), kept = _cached(study, "both", lambda: _results_both(study))
+    if kept:
+        applied, without = _counts_now(study, applied, without)
+    return applied, without
+
+
+def _results_both(study: Study) -> tuple[StudyResults, StudyResults]:
     everyone = _completed_raters(study, EXCLUSIONS_NONE)
     excluded = set(
         RaterSession.objects.filter(_EXCLUDED_AFTER_COMPLETING, study=study).values_list(
@@ -375,7 +455,12 @@ def interval_history(study: Study, *, target_width: float) -> tuple[IntervalHist
     """Per model, its interval's width after 2, 3, ... n completed raters (in the order they
     finished), with the same bootstrap and seed as study_results, and the number of raters
     the current spread suggests for an interval target_width wide (in the score's units)."""
-    return _history_from(study, _completed_raters(study), target_width=target_width)
+    histories, _ = _cached(
+        study,
+        f"history:{target_width!r}",
+        lambda: _history_from(study, _completed_raters(study), target_width=target_width),
+    )
+    return histories
 
 
 def study_report(
@@ -383,8 +468,13 @@ def study_report(
 ) -> tuple[StudyResults, tuple[IntervalHistory, ...]]:
     """study_results and interval_history together, reading the answers once (the study page
     shows both, and the answers are most of the work)."""
-    raters = _completed_raters(study)
-    return _results_from(study, raters), _history_from(study, raters, target_width=target_width)
+
+    def compute():
+        raters = _completed_raters(study)
+        return _results_from(study, raters), _history_from(study, raters, target_width=target_width)
+
+    (results, histories), kept = _cached(study, f"report:{target_width!r}", compute)
+    return (_counts_now(study, results)[0] if kept else results), histories
 
 
 def _history_from(

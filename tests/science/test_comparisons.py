@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from hype.science.comparisons import compare_models, spearman
+from hype.science.comparisons import compare_models, spearman, tukey_hsd_pairs
 
 RNG = np.random.default_rng(21)
 TWO = {"StyleGAN": RNG.normal(363, 80, 30), "ProGAN": RNG.normal(241, 50, 27)}
@@ -76,6 +76,22 @@ def test_three_or_more_models_get_anova_and_tukey_pairs_as_scipy_computes_them()
         assert pair.p_value == pytest.approx(tukey.pvalue[i, j])
         assert pair.low == pytest.approx(interval.low[i, j])
         assert pair.high == pytest.approx(interval.high[i, j])
+
+
+@pytest.mark.parametrize("sizes", [(30,) * 10, (30, 12, 2, 45, 30, 7)])
+@pytest.mark.parametrize("confidence", [0.95, 0.8])
+def test_tukey_for_the_pairs_alone_is_scipys_tukey_hsd_to_the_last_bit(sizes, confidence):
+    rng = np.random.default_rng(len(sizes))
+    samples = [rng.normal(300 + 7 * k, 60, n) for k, n in enumerate(sizes)]
+    differences, p_values, low, high = tukey_hsd_pairs(samples, confidence=confidence)
+    tukey = stats.tukey_hsd(*samples)
+    interval = tukey.confidence_interval(confidence_level=confidence)
+    upper = np.triu_indices(len(sizes), 1)
+    # Equal, not approximately: the same operations in the same order, on fewer cells.
+    assert np.array_equal(differences, tukey.statistic[upper])
+    assert np.array_equal(p_values, tukey.pvalue[upper])
+    assert np.array_equal(low, interval.low[upper])
+    assert np.array_equal(high, interval.high[upper])
 
 
 def test_a_clearly_worse_model_separates_and_a_twin_does_not():

@@ -522,7 +522,8 @@ def test_the_list_takes_a_fixed_number_of_queries_per_study(
         study_make(owner=owner, models=("a", "b"), name=f"Study {n}")
     client.force_login(owner)
     client.get("/")  # warm up the session and the content types
-    # Session, user, shared studies, the list; then study_results' three per study.
+    # Session, user, shared studies, the list; then per study the state its cached results
+    # are kept under (two) and its raters in progress (one).
     with django_assert_max_num_queries(4 + 3 * 4):
         assert client.get("/").status_code == 200
 
