@@ -13,6 +13,7 @@ WORKERS ?= 1
 
 .PHONY: install baselines-install demo serve test lint format clean
 CHROMIUM := /usr/bin/chromium
+PGBOUNCER := /usr/sbin/pgbouncer
 
 $(STAMP): requirements.txt requirements-dev.txt
 	$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "HYPE needs Python 3.11"'
@@ -38,6 +39,14 @@ $(CHROMIUM):
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
 	else \
 	  echo "The browser tests need Debian's Chromium: sudo apt-get install -y chromium" >&2; exit 1; \
+	fi
+
+# The connection pool in front of PostgreSQL (docs/deployment.md): its tests start one.
+$(PGBOUNCER):
+	@if [ "$$(id -u)" = 0 ]; then \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq pgbouncer; \
+	else \
+	  echo "The connection pool's tests need Debian's pgbouncer: sudo apt-get install -y pgbouncer" >&2; exit 1; \
 	fi
 
 # load_demo makes the two demo studies once (digits from two models trained on the spot) and
@@ -69,7 +78,7 @@ serve: install
 	  --workers $(WORKERS) --lifespan off --proxy-headers --forwarded-allow-ips '$(FORWARDED_ALLOW_IPS)'
 
 # The whole suite, baselines included: with the extra installed, its tests must run, not skip.
-test: install baselines-install $(CHROMIUM)
+test: install baselines-install $(CHROMIUM) $(PGBOUNCER)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	HYPE_REQUIRE_BASELINES=1 $(BIN)/python -m pytest $(PYTEST_ARGS)

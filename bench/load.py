@@ -1,5 +1,6 @@
 """Load of the rater path: N simulated raters on real websockets, one trial per 2 s each, against
-1, 2 and 4 uvicorn workers (PostgreSQL + Redis), with a trivial echo server as the baseline.
+1, 2 and 4 uvicorn workers (PostgreSQL + Redis, directly and through pgbouncer), with a trivial
+echo server as the baseline.
 Run from the repository root: .venv/bin/python bench/load.py --quick (or --raters 50 200 1000)
 """
 
@@ -25,6 +26,7 @@ from pathlib import Path
 import load_raters
 
 from common import REPOSITORY
+from experiments.simulation.pgbouncer import pgbouncer_running
 
 DATABASE_URL = "postgres://postgres@127.0.0.1:5432/hype_bench"
 REDIS_URL = "redis://127.0.0.1:6379/5"
@@ -315,7 +317,8 @@ def descendants(roots: list[int], stats=None) -> set[int]:
 
 @dataclass(frozen=True)
 class CpuSnapshot:
-    """CPU seconds so far: the server's processes, every postgres process, the machine."""
+    """CPU seconds so far: the server's processes, every postgres (and pgbouncer) process,
+    the machine."""
 
     server_s: float
     postgres_s: float
@@ -330,8 +333,10 @@ class CpuSnapshot:
         # connection) that start and end inside the window.
         server = descendants([server_pid], stats) if server_pid else set()
         server_ticks = sum(stats[pid][2] + stats[pid][3] for pid in server)
+        # PostgreSQL's processes, and pgbouncer's when the workers connect through it: the
+        # database side of a trial either way.
         postgres_ticks = sum(
-            own + kids for name, _, own, kids in stats.values() if name == "postgres"
+            own + kids for name, _, own, kids in stats.values() if name in ("postgres", "pgbouncer")
         )
         redis_ticks = sum(own for name, _, own, _ in stats.values() if name == "redis-server")
         with open("/proc/stat") as handle:
@@ -508,7 +513,7 @@ def point_row(point: Point) -> str:
         return f"{seconds / point.completed * 1000:.1f}" if point.completed else "-"
 
     return (
-        f"{point.server:>5} {point.raters:>5} {point.joined:>5} {point.generators:>3} "
+        f"{point.server:>7} {point.raters:>5} {point.joined:>5} {point.generators:>3} "
         f"{point.trials_per_s:>8.1f} {point.pace_share * 100:>5.0f}% "
         f"{_ms(point.latency(50)):>6} {_ms(point.latency(95)):>6} {_ms(point.latency(99)):>6} "
         f"{errors:>6} {lost:>5} {doubled:>7} "
@@ -522,8 +527,8 @@ def point_row(point: Point) -> str:
 
 
 HEADER = (
-    "server     N  conn gen trials/s  pace  p50ms  p95ms  p99ms errors  lost doubled "
-    "srv-ms/t  pg-ms/t gen-ms/t  gen% lag99  busy load1"
+    " server     N  conn gen trials/s  pace  p50ms  p95ms  p99ms errors  lost doubled "
+    "srv-ms/t  db-ms/t gen-ms/t  gen% lag99  busy load1"
 )
 LEGEND = """\
   N: raters asked for; conn: raters who consented and opened the socket; gen: generator
@@ -532,11 +537,14 @@ LEGEND = """\
   next `trial` received, over the answers sent in the window that got one. errors: error
   messages, HTTP errors, dropped or timed-out sockets (listed below). lost: acked (duplicate:
   false) but not stored; doubled: more than one row per trial, or stored but never acked.
-  srv-ms/t, pg-ms/t, gen-ms/t: CPU ms per trial of the server's processes, of every postgres
-  process on the machine (other databases too: the echo rows show that background), and of
-  the load generator. gen%: the generator's CPU over its processes' cores. lag99: p99 of how
-  late the generator's loop woke from a 50 ms sleep (ms). busy: the machine's CPU use over
-  all its cores. load1: os.getloadavg()[0] at the window's end."""
+  K=2: two workers connecting to PostgreSQL directly, a new connection per request and per
+  socket message (DATABASE_CONN_MAX_AGE 0); K=2+pgb: the same through pgbouncer (a session
+  pool of --pool-size server connections). srv-ms/t, db-ms/t, gen-ms/t: CPU ms per trial of
+  the server's processes, of every postgres and pgbouncer process on the machine (other
+  databases too: the echo rows show that background), and of the load generator. gen%: the
+  generator's CPU over its processes' cores. lag99: p99 of how late the generator's loop woke
+  from a 50 ms sleep (ms). busy: the machine's CPU use over all its cores. load1:
+  os.getloadavg()[0] at the window's end."""
 
 
 def report(points: list[Point], args) -> None:
@@ -578,7 +586,7 @@ def report(points: list[Point], args) -> None:
         ratios = "   ".join(
             f"p{q} {point.latency(q) / base.latency(q):6.1f}x" for q in (50, 95, 99)
         )
-        print(f"  {point.server:>4} N={point.raters:<5} {ratios}")
+        print(f"  {point.server:>7} N={point.raters:<5} {ratios}")
 
     kept = [
         p.raters for p in echo.values() if p.pace_kept and p.generator_busy <= GENERATOR_BUSY_KEPT
@@ -657,6 +665,16 @@ def arguments() -> argparse.Namespace:
     parser.add_argument("--image-size", type=int, default=128, help="pixels a side")
     parser.add_argument("--database-url", default=DATABASE_URL)
     parser.add_argument("--redis-url", default=REDIS_URL)
+    parser.add_argument(
+        "--via",
+        nargs="+",
+        choices=["direct", "pgbouncer"],
+        default=["direct", "pgbouncer"],
+        help="how the workers reach PostgreSQL: directly, through pgbouncer, or both in turn",
+    )
+    parser.add_argument(
+        "--pool-size", type=int, default=20, help="pgbouncer's server connections (--via)"
+    )
     parser.add_argument("--quick", action="store_true", help="a tiny run: does it work?")
     args = parser.parse_args()
     if args.quick:
@@ -724,27 +742,44 @@ def main() -> None:
                 print(point_row(point), flush=True)
             echo.stop()
             for workers in args.workers:
-                server = Server(
-                    "hype.asgi:application", workers, env, folder / f"server-{workers}.log"
-                )
-                servers.append(server)
-                server.wait_ready()
-                for raters in args.raters:
-                    point = point_run(
-                        server,
-                        f"K={workers}",
-                        study=study.public_id,
-                        raters=raters,
-                        args=args,
-                        run_id=f"k{workers}n{raters}",
-                    )
-                    answers_check(point, study.public_id)
-                    points.append(point)
-                    print(point_row(point), flush=True)
-                    rater_data_clear()
-                if server.log_errors():
-                    print(f"  The first traceback in the server's log:\n{server.first_traceback()}")
-                server.stop()
+                for via in args.via:
+                    label = f"K={workers}" + ("+pgb" if via == "pgbouncer" else "")
+                    with contextlib.ExitStack() as stack:
+                        server_env = env
+                        if via == "pgbouncer":
+                            bouncer = stack.enter_context(
+                                pgbouncer_running(
+                                    database_url=args.database_url, pool_size=args.pool_size
+                                )
+                            )
+                            server_env = {**env, "DATABASE_URL": bouncer}
+                        server = Server(
+                            "hype.asgi:application",
+                            workers,
+                            server_env,
+                            folder / f"server-{workers}-{via}.log",
+                        )
+                        servers.append(server)
+                        server.wait_ready()
+                        for raters in args.raters:
+                            point = point_run(
+                                server,
+                                label,
+                                study=study.public_id,
+                                raters=raters,
+                                args=args,
+                                run_id=f"k{workers}{via}n{raters}",
+                            )
+                            answers_check(point, study.public_id)
+                            points.append(point)
+                            print(point_row(point), flush=True)
+                            rater_data_clear()
+                        if server.log_errors():
+                            print(
+                                "  The first traceback in the server's log:\n"
+                                f"{server.first_traceback()}"
+                            )
+                        server.stop()
         finally:
             for server in servers:
                 server.stop()

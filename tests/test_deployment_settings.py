@@ -6,8 +6,12 @@ import importlib
 import os
 import re
 import secrets
+import shutil
+import socket
 import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
@@ -251,3 +255,55 @@ def test_the_deployment_page_documents_every_variable_the_settings_read():
     assert sorted(read - documented) == []
     for name in compose()["services"]["web1"]["environment"]:
         assert name in documented, name
+
+
+def test_the_workers_reach_postgresql_through_pgbouncers_session_pool():
+    services = compose()["services"]
+    bouncer = services["pgbouncer"]
+    build = bouncer["build"]
+    assert (ROOT / "deploy" / build["context"] / build["dockerfile"]).is_file()
+    for name in (n for n in services if n.startswith("web")):
+        env = services[name]["environment"]
+        assert "@pgbouncer:6432/" in env["DATABASE_URL"], name
+        assert env["DATABASE_CONN_MAX_AGE"] == "0", "under ASGI a connection per request"
+    assert int(bouncer["environment"]["PGBOUNCER_POOL_SIZE"]) < 100  # PostgreSQL's default max
+
+
+def test_the_containers_entrypoint_writes_a_configuration_pgbouncer_starts_with():
+    script = (ROOT / "deploy" / "pgbouncer-entrypoint.sh").read_text()
+    # The same script, with its files and port in a folder of the test's own, which the
+    # postgres user can reach (pytest's own temporary folders are private to root).
+    folder = Path(tempfile.mkdtemp(prefix="hype-pgbouncer-entrypoint-"))
+    folder.chmod(0o777)
+    port = _free_port()
+    script = script.replace("/tmp/", f"{folder}/").replace("6432", str(port))
+    script = script.replace("exec pgbouncer", "exec /usr/sbin/pgbouncer")
+    (folder / "entrypoint.sh").write_text(script)
+    env = {**os.environ, "POSTGRES_PASSWORD": "secret", "PGBOUNCER_POOL_SIZE": "7"}
+    command = ["sh", str(folder / "entrypoint.sh")]
+    if os.geteuid() == 0:  # pgbouncer refuses root; the container runs it as postgres
+        command = ["runuser", "-u", "postgres", "--", *command]
+    process = subprocess.Popen(command, env=env, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            assert process.poll() is None, process.stderr.read().decode()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "pgbouncer did not listen"
+                time.sleep(0.05)
+        config = (folder / "pgbouncer.ini").read_text()
+        assert "pool_mode = session" in config and "default_pool_size = 7" in config
+        assert "password=secret" in config
+    finally:
+        process.terminate()
+        process.wait(10)
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
