@@ -125,7 +125,14 @@ if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
             "BACKEND": "channels_redis.core.RedisChannelLayer",
-            "CONFIG": {"hosts": [REDIS_URL]},
+            "CONFIG": {
+                "hosts": [REDIS_URL],
+                # A worker that dies (kill -9, out of memory) never leaves its sockets' groups:
+                # their entries go after this long instead of channels_redis's default day. It
+                # must outlast a live connection (a rater's session, a dashboard left open
+                # refreshes every few seconds anyway).
+                "group_expiry": env_int("HYPE_CHANNEL_GROUP_EXPIRY_S", 4 * 3600),
+            },
         }
     }
 else:

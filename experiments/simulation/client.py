@@ -205,7 +205,11 @@ class _Rater:
 
     async def _answer(self, socket: _Socket, trial: dict[str, Any]) -> None:
         if self.pending and self.pending["trial"] == trial["trial"]:
-            # A resumed session: resend the answer the server may not have stored.
+            # A resumed session: resend the answer the server may not have stored, after
+            # `presented` if the server never stored that either (it offers the trial to be
+            # shown, not answer_only), as the browser does (docs/protocol.md).
+            if not trial["answer_only"]:
+                await socket.send({"type": "presented", "trial": trial["trial"]})
             answer = self.pending
         else:
             if not trial["answer_only"]:

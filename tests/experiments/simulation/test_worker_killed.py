@@ -1,0 +1,361 @@
+"""Kill -9 one of two uvicorn workers on PostgreSQL + Redis while 20 simulated raters take a
+study: the raters on it reconnect and complete, no answer is lost or stored twice, and the
+dead worker's channel-layer group entries carry the timestamps by which they expire."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.parse
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+from channels_redis.core import RedisChannelLayer
+from django.conf import settings
+from django.db import connection
+from django.db.models import Count
+from redis import Redis
+
+from experiments.models import Answer, RaterSession, Trial
+from experiments.simulation.client import simulation_run
+from experiments.simulation.plan import plan_make
+from experiments.simulation.server import listening_socket
+from tests.raters import live_study_make
+
+pytestmark = pytest.mark.slow
+
+REPOSITORY = Path(__file__).resolve().parents[3]
+RATERS = 20
+TRIALS = 24  # one timed block, no qualification
+# 0.4 s a trial: a rater takes about 10 s, long enough to kill a worker in the middle.
+THINK_MS = 400
+# A third of all answers: every rater is well into its block, none still joining (a rater
+# whose start page fails does not retry, so the kill must not land on a join).
+KILL_AT_ANSWERS = RATERS * TRIALS // 3
+START_TIMEOUT_S = 60
+RUN_TIMEOUT_S = 120
+
+
+def services_required() -> None:
+    """The workers share the test's PostgreSQL database and Redis: without them (the SQLite
+    pass) skip, unless CI says the services must be there (HYPE_REQUIRE_SERVICES)."""
+    missing = []
+    if connection.vendor != "postgresql" or not os.environ.get("DATABASE_URL"):
+        missing.append("DATABASE_URL (PostgreSQL)")
+    if not os.environ.get("REDIS_URL"):
+        missing.append("REDIS_URL")
+    if missing:
+        reason = f"two worker processes need {' and '.join(missing)}"
+        if os.environ.get("HYPE_REQUIRE_SERVICES"):
+            pytest.fail(f"HYPE_REQUIRE_SERVICES is set, but {reason}")
+        pytest.skip(reason)
+
+
+def _proc_children(parent: int) -> list[int]:
+    children = []
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes()
+        except OSError:
+            continue  # gone meanwhile
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        # uvicorn's workers are multiprocessing "spawn" children; the resource tracker is not.
+        if ppid == parent and b"spawn_main" in cmdline:
+            children.append(int(entry))
+    return sorted(children)
+
+
+def _established_inodes(port: int) -> set[str]:
+    """The socket inodes of the connections accepted on `port` (the server's side)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        with contextlib.suppress(OSError):
+            for line in Path(table).read_text().splitlines()[1:]:
+                fields = line.split()
+                local_port = int(fields[1].rsplit(":", 1)[1], 16)
+                if local_port == port and fields[3] == "01":  # 01: ESTABLISHED
+                    inodes.add(fields[9])
+    return inodes
+
+
+@dataclass
+class Workers:
+    """`uvicorn --workers 2` in its own process group, on the test's database and Redis."""
+
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pids(self) -> list[int]:
+        return _proc_children(self.process.pid)
+
+    def sockets_by_worker(self) -> dict[int, int]:
+        """How many client connections each worker process holds right now."""
+        inodes = _established_inodes(self.port)
+        held = {}
+        for pid in self.pids():
+            count = 0
+            with contextlib.suppress(OSError):
+                for fd in os.listdir(f"/proc/{pid}/fd"):
+                    with contextlib.suppress(OSError):
+                        target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                        if target.startswith("socket:[") and target[8:-1] in inodes:
+                            count += 1
+            held[pid] = count
+        return held
+
+    def stop(self) -> None:
+        """SIGTERM to the group (uvicorn stops its workers), then SIGKILL to what is left."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(10)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
+
+    def log_tail(self, lines: int = 40) -> str:
+        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+
+
+def _healthy(base_url: str) -> bool:
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    try:
+        with opener.open(f"{base_url}/healthz", timeout=5) as response:
+            return response.status == 200
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def two_workers(transactional_db, tmp_path):
+    """Two uvicorn worker processes serving the whole app on the test database that
+    pytest-django created (transactional_db: what the test writes is committed, so the
+    workers see it) and on the test's Redis (one channel layer and cache for both)."""
+    services_required()
+    database_url = urllib.parse.urlsplit(os.environ["DATABASE_URL"])
+    database_url = database_url._replace(path="/" + connection.settings_dict["NAME"]).geturl()
+    env = {
+        **os.environ,
+        # DEBUG: the runserver-like settings (plain http, no collected static files); the
+        # simulated raters fetch only Django's pages and the websocket.
+        "DEBUG": "1",
+        "DATABASE_URL": database_url,
+        "DATABASE_CONN_MAX_AGE": "0",
+        "REDIS_URL": os.environ["REDIS_URL"],
+        "ALLOWED_HOSTS": "127.0.0.1,localhost",
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        # As tests/experiments/conftest.py does in process: bots answer at machine speed.
+        "HYPE_RATER_FLOOD_MESSAGES": "10000",
+        "HYPE_RATER_FLOOD_WINDOW_S": "1",
+        "LOG_LEVEL": "WARNING",
+        "DJANGO_SETTINGS_MODULE": "hype.settings",
+    }
+    probe = listening_socket()
+    port = probe.getsockname()[1]
+    probe.close()  # uvicorn binds it again; a race with another process is unlikely
+    log = tmp_path / "uvicorn.log"
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        "hype.asgi:application",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--workers",
+        "2",
+        "--lifespan",
+        "off",
+        "--no-access-log",
+        # info: each worker says "Started server process [pid]" once Django is loaded.
+        "--log-level",
+        "info",
+    ]
+    with open(log, "wb") as output:
+        process = subprocess.Popen(
+            command,
+            cwd=REPOSITORY,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,  # its own group, so that every worker can be killed
+        )
+    workers = Workers(process, port, log)
+    try:
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while True:
+            assert process.poll() is None, f"uvicorn exited:\n{workers.log_tail()}"
+            pids = workers.pids()
+            text = log.read_text(errors="replace")
+            started = all(f"Started server process [{pid}]" in text for pid in pids)
+            if len(pids) == 2 and started and _healthy(workers.base_url):
+                break
+            assert time.monotonic() < deadline, f"uvicorn did not start:\n{workers.log_tail()}"
+            time.sleep(0.2)
+        yield workers
+    finally:
+        workers.stop()
+
+
+def test_a_worker_killed_mid_study_loses_no_answer_and_every_rater_completes_on_the_other(
+    two_workers,
+):
+    workers = two_workers
+    study = live_study_make(
+        real=40,
+        fakes_per_model=40,
+        qualification_trials=0,
+        time_blocks=1,
+        time_trials_per_block=TRIALS,
+        raters_per_model=RATERS,
+    )
+    plan = plan_make(
+        study,
+        base_url=workers.base_url,
+        raters=RATERS,
+        concurrency=RATERS,
+        think_ms=THINK_MS,
+        seed=0,
+    )
+    lines: list[str] = []
+    outcome: dict = {}
+
+    def simulate():
+        try:
+            outcome["report"] = simulation_run(plan=plan, report=lines.append)
+        except BaseException as error:  # reported by the test, not lost in the thread
+            outcome["error"] = error
+
+    thread = threading.Thread(target=simulate, name="simulated-raters", daemon=True)
+    thread.start()
+
+    try:
+        # Wait until every rater is on its websocket, a third of the way through.
+        answers = Answer.objects.filter(trial__session__study=study)
+        deadline = time.monotonic() + RUN_TIMEOUT_S
+        while (
+            answers.count() < KILL_AT_ANSWERS
+            or answers.values("trial__session").distinct().count() < RATERS
+        ):
+            assert thread.is_alive(), f"the raters finished before the kill: {outcome}\n{lines}"
+            assert time.monotonic() < deadline, f"no answers come:\n{workers.log_tail()}"
+            time.sleep(0.05)
+        held = workers.sockets_by_worker()
+        # The kernel shares the connections out between the workers as it likes: kill the one
+        # holding the most, so that the kill certainly cuts raters off. uvicorn's supervisor
+        # starts a new worker in its place; the raters reconnect to whichever accepts them.
+        victim = max(held, key=held.get)
+        survivor = next(pid for pid in held if pid != victim)
+        answers_at_kill = answers.count()
+        os.kill(victim, signal.SIGKILL)
+
+        thread.join(RUN_TIMEOUT_S)
+        assert not thread.is_alive(), f"the raters did not finish:\n{lines}\n{workers.log_tail()}"
+    finally:
+        if thread.is_alive():
+            # Stop the server first: the raters then give up within their reconnects, and no
+            # thread of theirs still holds a connection to the test database at its teardown.
+            workers.stop()
+            thread.join(RUN_TIMEOUT_S)
+    assert "error" not in outcome, outcome["error"]
+    report = outcome["report"]
+    print(
+        f"sockets per worker at the kill {held}, killed {victim} after {answers_at_kill} "
+        f"answers; workers now {workers.pids()}; reconnects "
+        f"{sum(r.reconnects for r in report.raters)}, duplicates acked "
+        f"{sum(r.duplicates for r in report.raters)}, {report.seconds:.1f} s"
+    )
+
+    # The kill hit raters, and those raters came back.
+    assert held[victim] > 0, held
+    assert victim not in workers.pids() and survivor in workers.pids()
+    reconnected = {r.external_id for r in report.raters if r.reconnects}
+    assert len(reconnected) == held[victim], (held, [r.reconnects for r in report.raters])
+
+    # Every rater completed, by the simulation's account and by the server's.
+    assert not report.failures, [r.error for r in report.failures]
+    assert [r.outcome for r in report.raters] == ["completed"] * RATERS
+    sessions = {s.external_id: s for s in RaterSession.objects.filter(study=study)}
+    assert len(sessions) == RATERS
+    assert {s.status for s in sessions.values()} == {RaterSession.Status.COMPLETED}
+
+    # Nothing lost, nothing doubled: every trial of every session has exactly one answer.
+    # Every stored answer was acknowledged - as new, or as a duplicate when the worker died
+    # between storing it and acknowledging it and the rater sent it again - except, at most
+    # once a reconnect, one whose ack died with the worker and that the rater then dropped
+    # because the server had moved on to the next trial (it holds an answer for one trial).
+    for run in report.raters:
+        session = sessions[run.external_id]
+        stored = Answer.objects.filter(trial__session=session).count()
+        assert Trial.objects.filter(session=session).count() == TRIALS
+        assert stored == TRIALS, (run, stored)
+        assert 0 <= stored - (run.answers + run.duplicates) <= run.reconnects, run
+        assert not Trial.objects.filter(session=session, answer__isnull=True).exists()
+    doubled = (
+        Answer.objects.filter(trial__session__study=study)
+        .values("trial")
+        .annotate(n=Count("id"))
+        .filter(n__gt=1)
+    )
+    assert not doubled.exists()
+
+    # The dead worker never left its raters' groups (its disconnect never ran): each rater it
+    # served keeps one entry in Redis, its channel there; the live connections left theirs.
+    # The entries carry the time they were added, the groups the layer's group_expiry: a
+    # group_send drops an entry older than that, and Redis the whole group after it.
+    layer = get_channel_layer()
+    # Hours, not channels_redis's default day (hype/settings.py, HYPE_CHANNEL_GROUP_EXPIRY_S).
+    assert layer.group_expiry == settings.CHANNEL_LAYERS["default"]["CONFIG"]["group_expiry"]
+    assert layer.group_expiry <= 4 * 3600
+    redis = Redis.from_url(os.environ["REDIS_URL"])
+    now = time.time()
+    stale: dict[str, list[tuple[bytes, float]]] = {}
+    for external_id, session in sessions.items():
+        key = f"{layer.prefix}:group:rater.{session.public_id}"
+        entries = redis.zrange(key, 0, -1, withscores=True)
+        if entries:
+            stale[external_id] = entries
+            assert 0 < redis.ttl(key) <= layer.group_expiry, (key, redis.ttl(key))
+    assert set(stale) == reconnected
+    channels = [channel for entries in stale.values() for channel, _ in entries]
+    assert len(channels) == len(reconnected)
+    # One dead process's channels: channels_redis names them after its layer's client prefix.
+    (dead,) = {channel.split(b"!")[0] + b"!" for channel in channels}
+    # Each reconnect told the rater's group that an older tab must stand down: what went to
+    # the dead channel waits in its process's inbox, which expires after the layer's expiry.
+    inbox = layer.prefix.encode() + dead
+    assert 0 < redis.ttl(inbox) <= layer.expiry, (inbox, redis.ttl(inbox))
+    added = [score for entries in stale.values() for _, score in entries]
+    assert all(now - RUN_TIMEOUT_S < score <= now for score in added)
+
+    # A layer whose group_expiry their age exceeds drops them at its next group_send.
+    time.sleep(max(0.0, 2.0 - (now - max(added))))
+    impatient = RedisChannelLayer(hosts=[os.environ["REDIS_URL"]], group_expiry=1)
+
+    async def send_to_every_group():
+        for session in sessions.values():
+            await impatient.group_send(f"rater.{session.public_id}", {"type": "nothing.here"})
+        await impatient.close_pools()  # flush() would delete every group itself
+
+    async_to_sync(send_to_every_group)()
+    for session in sessions.values():
+        assert redis.zcard(f"{layer.prefix}:group:rater.{session.public_id}") == 0
+    redis.close()
