@@ -127,19 +127,27 @@ def _wait_listening(process: subprocess.Popen, port: int, folder: Path) -> None:
             time.sleep(0.05)
 
 
-def pgbouncer_servers(bouncer_url: str) -> list[dict[str, str]]:
-    """pgbouncer's SHOW SERVERS: one row per server connection it holds (its admin console,
-    the pseudo-database "pgbouncer")."""
+def _admin_show(bouncer_url: str, what: str) -> list[dict[str, str]]:
+    """A SHOW command of pgbouncer's admin console (the pseudo-database "pgbouncer")."""
     import psycopg2
 
-    connection = psycopg2.connect(
-        urllib.parse.urlsplit(bouncer_url)._replace(path="/pgbouncer").geturl()
-    )
+    admin = urllib.parse.urlsplit(bouncer_url)._replace(path="/pgbouncer").geturl()
+    connection = psycopg2.connect(admin)
     connection.autocommit = True
     try:
         with connection.cursor() as cursor:
-            cursor.execute("SHOW SERVERS")
+            cursor.execute(f"SHOW {what}")
             names = [column.name for column in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
     finally:
         connection.close()
+
+
+def pgbouncer_servers(bouncer_url: str) -> list[dict[str, str]]:
+    """One row per PostgreSQL connection pgbouncer holds (SHOW SERVERS)."""
+    return [row for row in _admin_show(bouncer_url, "SERVERS") if row["database"] != "pgbouncer"]
+
+
+def pgbouncer_pools(bouncer_url: str) -> list[dict[str, str]]:
+    """One row per pool (database and user): clients active and waiting, servers (SHOW POOLS)."""
+    return [row for row in _admin_show(bouncer_url, "POOLS") if row["database"] != "pgbouncer"]
