@@ -87,6 +87,20 @@ def trial_image_serve(*, trial_public_id: str, browser_session: Mapping[str, Any
     """The current trial's image, for its rater only, until it has been presented."""
     trial = (
         Trial.objects.select_related("session__study", "image__study")
+        # Only the columns this needs: a study row is wide, and building and reading every
+        # column of two of them was most of the image's cost (still one statement:
+        # tests/experiments/rating/test_query_budget.py).
+        .only(
+            "session_id",
+            "image_id",
+            "presented_at",
+            "session__current_trial_id",
+            "session__study__public_id",
+            "image__file",
+            "image__role",
+            "image__study__display_width",
+            "image__study__display_height",
+        )
         .filter(public_id=trial_public_id)
         .first()
     )
