@@ -160,6 +160,32 @@ def trial_is_current(session: RaterSession, trial: Trial) -> bool:
     return current is not None and current.id == trial.id
 
 
+# Study fields the protocol's three requests never read (see _locked_session).
+STUDY_FIELDS_NOT_RATED = (
+    "name",
+    "created_at",
+    "instructions",
+    "consent_text",
+    "estimated_minutes",
+    "contact",
+    "currency",
+    "pay_base_cents",
+    "pay_per_correct_cents",
+    "code_completed",
+    "code_screened_out",
+    "code_no_consent",
+    "code_full",
+    "code_device",
+    "prolific_study_id",
+    "mturk_hit_id",
+    "mturk_qualification_id",
+    "mturk_sandbox",
+    "bootstrap_resamples",
+    "confidence",
+    "bootstrap_seed",
+)
+
+
 def _locked_session(session_id: int) -> RaterSession:
     """The session, locked until the transaction ends, with its study and its current trial
     and that trial's block: one statement (only the session's row is locked)."""
@@ -167,6 +193,11 @@ def _locked_session(session_id: int) -> RaterSession:
         session = (
             RaterSession.objects.select_for_update(of=("self",))
             .select_related("study", "current_trial__block")
+            # The study's texts, pay, completion codes, platform ids and statistics are not
+            # the rater protocol's: left out, the statement is a quarter narrower to build and
+            # read on every message. (Reading one would cost a statement: the budgets in
+            # tests/experiments/rating/test_query_budget.py are exact.)
+            .defer(*(f"study__{name}" for name in STUDY_FIELDS_NOT_RATED))
             .get(pk=session_id)
         )
     except RaterSession.DoesNotExist:
