@@ -9,6 +9,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -20,6 +21,7 @@ import pytest
 from django.conf import settings
 from django.db import connection
 
+from experiments.simulation.client import simulation_run
 from experiments.simulation.server import listening_socket
 
 REPOSITORY = Path(__file__).resolve().parents[1]
@@ -199,3 +201,27 @@ def workers_running(*, count: int, database_url: str, folder: Path) -> Iterator[
         yield workers
     finally:
         workers.stop()
+
+
+class RatersInThread(threading.Thread):
+    """simulation_run(plan) in a thread of its own, so that the test can watch or harm the
+    server meanwhile; its progress lines in `lines`, and report() gives its SimulationReport
+    or raises what it raised (an error in the thread is not lost)."""
+
+    def __init__(self, plan):
+        super().__init__(name="simulated-raters", daemon=True)
+        self.plan = plan
+        self.lines: list[str] = []
+        self.outcome: dict = {}
+
+    def run(self) -> None:
+        try:
+            self.outcome["report"] = simulation_run(plan=self.plan, report=self.lines.append)
+        except BaseException as error:  # reported by report(), not lost in the thread
+            self.outcome["error"] = error
+
+    def report(self):
+        assert not self.is_alive(), "the raters did not finish"
+        if "error" in self.outcome:
+            raise self.outcome["error"]
+        return self.outcome["report"]

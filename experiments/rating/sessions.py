@@ -12,7 +12,14 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from experiments.models import Answer, Block, RaterSession, Study, Trial
+from experiments.models import (
+    RECRUITING_FIELDS,
+    Answer,
+    Block,
+    RaterSession,
+    Study,
+    Trial,
+)
 from experiments.rating.blocks import masks_draw
 from experiments.rating.display import display_settings
 from experiments.rating.expiry import session_expire_if_idle
@@ -160,26 +167,12 @@ def trial_is_current(session: RaterSession, trial: Trial) -> bool:
     return current is not None and current.id == trial.id
 
 
-# Study fields the protocol's three requests never read (see _locked_session).
+# Study fields the protocol's three requests never read (see _locked_session): its name, its
+# recruiting (texts, pay, codes, platform ids) and its statistics.
 STUDY_FIELDS_NOT_RATED = (
     "name",
     "created_at",
-    "instructions",
-    "consent_text",
-    "estimated_minutes",
-    "contact",
-    "currency",
-    "pay_base_cents",
-    "pay_per_correct_cents",
-    "code_completed",
-    "code_screened_out",
-    "code_no_consent",
-    "code_full",
-    "code_device",
-    "prolific_study_id",
-    "mturk_hit_id",
-    "mturk_qualification_id",
-    "mturk_sandbox",
+    *RECRUITING_FIELDS,
     "bootstrap_resamples",
     "confidence",
     "bootstrap_seed",

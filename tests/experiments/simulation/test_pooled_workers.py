@@ -5,18 +5,16 @@ clients") or lost."""
 
 from __future__ import annotations
 
-import threading
 import time
 
 import pytest
 from django.db.models import Count
 
 from experiments.models import Answer, RaterSession
-from experiments.simulation.client import simulation_run
 from experiments.simulation.pgbouncer import pgbouncer_pools, pgbouncer_running, pgbouncer_servers
 from experiments.simulation.plan import plan_make
 from tests.raters import live_study_make
-from tests.workers import workers_database_url, workers_running
+from tests.workers import RatersInThread, workers_database_url, workers_running
 
 pytestmark = pytest.mark.slow
 
@@ -45,15 +43,7 @@ def test_four_workers_behind_pgbouncer_serve_forty_raters_on_a_pool_of_four_conn
         plan = plan_make(
             study, base_url=workers.base_url, raters=RATERS, concurrency=RATERS, think_ms=50, seed=1
         )
-        outcome: dict = {}
-
-        def simulate():
-            try:
-                outcome["report"] = simulation_run(plan=plan)
-            except BaseException as error:  # reported by the test, not lost in the thread
-                outcome["error"] = error
-
-        thread = threading.Thread(target=simulate, name="simulated-raters", daemon=True)
+        thread = RatersInThread(plan)
         thread.start()
         servers_seen, waiting_seen = 0, 0
         deadline = time.monotonic() + RUN_TIMEOUT_S
@@ -65,9 +55,7 @@ def test_four_workers_behind_pgbouncer_serve_forty_raters_on_a_pool_of_four_conn
             time.sleep(0.05)
         thread.join(10)
         log = workers.log.read_text(errors="replace")
-    assert not thread.is_alive(), "the raters did not finish"
-    assert "error" not in outcome, outcome["error"]
-    report = outcome["report"]
+    report = thread.report()
     print(
         f"{RATERS} raters on {WORKERS} workers: at most {servers_seen} PostgreSQL connections "
         f"(pool {POOL}), at most {waiting_seen} worker connections waiting, "

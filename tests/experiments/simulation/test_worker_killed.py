@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 
 import pytest
@@ -18,10 +17,9 @@ from django.db.models import Count
 from redis import Redis
 
 from experiments.models import Answer, RaterSession, Trial
-from experiments.simulation.client import simulation_run
 from experiments.simulation.plan import plan_make
 from tests.raters import live_study_make
-from tests.workers import workers_database_url, workers_running
+from tests.workers import RatersInThread, workers_database_url, workers_running
 
 pytestmark = pytest.mark.slow
 
@@ -64,16 +62,8 @@ def test_a_worker_killed_mid_study_loses_no_answer_and_every_rater_completes_on_
         think_ms=THINK_MS,
         seed=0,
     )
-    lines: list[str] = []
-    outcome: dict = {}
-
-    def simulate():
-        try:
-            outcome["report"] = simulation_run(plan=plan, report=lines.append)
-        except BaseException as error:  # reported by the test, not lost in the thread
-            outcome["error"] = error
-
-    thread = threading.Thread(target=simulate, name="simulated-raters", daemon=True)
+    thread = RatersInThread(plan)
+    lines = thread.lines
     thread.start()
 
     try:
@@ -84,7 +74,9 @@ def test_a_worker_killed_mid_study_loses_no_answer_and_every_rater_completes_on_
             answers.count() < KILL_AT_ANSWERS
             or answers.values("trial__session").distinct().count() < RATERS
         ):
-            assert thread.is_alive(), f"the raters finished before the kill: {outcome}\n{lines}"
+            assert thread.is_alive(), (
+                f"the raters finished before the kill: {thread.outcome}\n{lines}"
+            )
             assert time.monotonic() < deadline, f"no answers come:\n{workers.log_tail()}"
             time.sleep(0.05)
         held = workers.sockets_by_worker()
@@ -104,8 +96,7 @@ def test_a_worker_killed_mid_study_loses_no_answer_and_every_rater_completes_on_
             # thread of theirs still holds a connection to the test database at its teardown.
             workers.stop()
             thread.join(RUN_TIMEOUT_S)
-    assert "error" not in outcome, outcome["error"]
-    report = outcome["report"]
+    report = thread.report()
     print(
         f"sockets per worker at the kill {held}, killed {victim} after {answers_at_kill} "
         f"answers; workers now {workers.pids()}; reconnects "
