@@ -202,6 +202,11 @@ LOGOUT_REDIRECT_URL = "login"
 # A rater's browser sends two or three messages a trial, and a person needs well over a
 # second a trial; more than this many messages in this many seconds is a flood, and the
 # socket is closed. Simulated raters that answer at machine speed raise it.
+# The rater sockets' database work runs on this many threads per worker process (a rater's
+# messages always on the same one), each keeping its connection open this long between
+# messages (0: a new connection per message). See docs/deployment.md, "Database connections".
+HYPE_RATER_DATABASE_THREADS = max(1, int(os.environ.get("HYPE_RATER_DATABASE_THREADS", "1")))
+HYPE_RATER_CONNECTION_MAX_AGE_S = int(os.environ.get("HYPE_RATER_CONNECTION_MAX_AGE_S", "300"))
 HYPE_RATER_FLOOD_LIMIT = (
     int(os.environ.get("HYPE_RATER_FLOOD_MESSAGES", "60")),
     float(os.environ.get("HYPE_RATER_FLOOD_WINDOW_S", "5")),

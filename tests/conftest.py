@@ -5,6 +5,7 @@ import pytest
 from channels.layers import channel_layers
 from django.core.cache import cache
 
+from experiments.rating.threads import rater_threads_close
 from experiments.simulation.server import server_in_thread
 
 
@@ -39,6 +40,15 @@ def _fresh_cache():
     set, which outlives a test): every test starts with none."""
     cache.clear()
     yield
+
+
+@pytest.fixture(autouse=True)
+def _rater_threads_disconnected():
+    """The rater sockets' database threads keep their connections between messages: closed
+    after each test, so that no test finds another's, and PostgreSQL can drop the test
+    database at the end."""
+    yield
+    rater_threads_close()
 
 
 @pytest.fixture(autouse=True)

@@ -36,6 +36,7 @@ from experiments.rating.messages import (
     Presented,
     ProtocolError,
 )
+from experiments.rating.statements import CompiledGet
 
 # DEFAULT_REFRESH_MS: the refresh interval frames are counted at when the browser could not
 # measure its own (its answers are then flagged refresh_unmeasured).
@@ -179,20 +180,25 @@ STUDY_FIELDS_NOT_RATED = (
 )
 
 
+# The study's texts, pay, completion codes, platform ids and statistics are not the rater
+# protocol's: left out, the statement is a quarter narrower to build and read on every message.
+# (Reading one would cost a statement: the budgets in
+# tests/experiments/rating/test_query_budget.py are exact.)
+_SESSION_LOCKED = CompiledGet(
+    lambda: (
+        RaterSession.objects.select_for_update(of=("self",))
+        .select_related("study", "current_trial__block")
+        .defer(*(f"study__{name}" for name in STUDY_FIELDS_NOT_RATED))
+    )
+)
+
+
 def _locked_session(session_id: int) -> RaterSession:
     """The session, locked until the transaction ends, with its study and its current trial
-    and that trial's block: one statement (only the session's row is locked)."""
+    and that trial's block: one statement (only the session's row is locked), compiled once
+    per thread."""
     try:
-        session = (
-            RaterSession.objects.select_for_update(of=("self",))
-            .select_related("study", "current_trial__block")
-            # The study's texts, pay, completion codes, platform ids and statistics are not
-            # the rater protocol's: left out, the statement is a quarter narrower to build and
-            # read on every message. (Reading one would cost a statement: the budgets in
-            # tests/experiments/rating/test_query_budget.py are exact.)
-            .defer(*(f"study__{name}" for name in STUDY_FIELDS_NOT_RATED))
-            .get(pk=session_id)
-        )
+        session = _SESSION_LOCKED.get(session_id)
     except RaterSession.DoesNotExist:
         raise ProtocolError("not_your_trial", "This rater session does not exist.") from None
     # A rater back after the idle limit finds the session over (experiments.rating.expiry).
