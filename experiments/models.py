@@ -774,8 +774,10 @@ class ImageFeatures(models.Model):
 
 class Baseline(models.Model):
     """Automated metrics of one model's fakes against a reference: the study's own real
-    images (FID, KID, precision, recall) or reference statistics from a .npz file (FID only).
-    Recomputing replaces the row."""
+    images (FID, KID, precision, recall) or reference statistics from a .npz file (FID only);
+    and, on the row against the study's real images, the fakes' Inception Score, which needs
+    no reference but weights with the classifier (null without). Recomputing replaces the
+    row."""
 
     STUDY_REAL_IMAGES = "study real images"
 
@@ -795,6 +797,15 @@ class Baseline(models.Model):
     recall = models.FloatField(null=True, blank=True)
     neighbours = models.PositiveIntegerField(
         null=True, blank=True, help_text="k of precision/recall"
+    )
+    inception_score = models.FloatField(
+        null=True,
+        blank=True,
+        help_text="Inception Score of the fakes, mean over splits; null when the weights "
+        "have no classifier.",
+    )
+    inception_score_sd = models.FloatField(
+        null=True, blank=True, help_text="SD of the Inception Score over splits."
     )
     n_real = models.PositiveIntegerField(help_text="Images (or vectors) on the reference side.")
     n_fake = models.PositiveIntegerField()

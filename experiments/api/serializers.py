@@ -255,6 +255,14 @@ class BaselineSerializer(serializers.Serializer):
     kid_sd = serializers.FloatField(
         allow_null=True, help_text="SD of KID over subsets; null when computed once."
     )
+    inception_score = serializers.FloatField(
+        allow_null=True,
+        help_text="Inception Score of the fakes, mean over 10 splits (higher is better); null "
+        "when the Inception weights have no classifier.",
+    )
+    inception_score_sd = serializers.FloatField(
+        allow_null=True, help_text="SD of the Inception Score over the splits."
+    )
     precision = serializers.FloatField(allow_null=True)
     recall = serializers.FloatField(allow_null=True)
     n_real = serializers.IntegerField(help_text="Real images behind the numbers.")

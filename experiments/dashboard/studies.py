@@ -174,8 +174,9 @@ def _result_rows(study: Study, results: StudyResults) -> list[dict]:
 
 
 def _baselines(study: Study, results: StudyResults) -> dict:
-    """The baselines block: FID, KID, precision and recall next to HYPE, and how they rank
-    the models against people (experiments.services.baselines)."""
+    """The baselines block: FID, KID, the Inception Score (when the weights gave one),
+    precision and recall next to HYPE, and how they rank the models against people
+    (experiments.services.baselines)."""
     summary = baselines_summary(study, results)
     fmt = score_formatter(results.unit)
     rows = [
@@ -189,15 +190,27 @@ def _baselines(study: Study, results: StudyResults) -> dict:
                 else f"{1e3 * row.kid_mean:.2f}"
                 + (f" ± {1e3 * row.kid_sd:.2f}" if row.kid_sd is not None else "")
             ),
+            "inception_score": (
+                "–"
+                if row.inception_score is None
+                else f"{row.inception_score:.2f}"
+                + (f" ± {row.inception_score_sd:.2f}" if row.inception_score_sd is not None else "")
+            ),
             "precision": f"{row.precision:.3f}" if row.precision is not None else "–",
             "recall": f"{row.recall:.3f}" if row.recall is not None else "–",
             "images": f"{row.n_real} / {row.n_fake}",
         }
         for row in summary.rows
     ]
+    # Without any Inception Score, the sentence saying why replaces its column and its rho.
+    shown = [
+        c
+        for c in summary.correlations
+        if not (c.metric == "inception_score" and summary.inception_score_absent)
+    ]
     correlations = []
-    if all(c.rho is None for c in summary.correlations):
-        most = max((c.n_models for c in summary.correlations), default=0)
+    if all(c.rho is None for c in shown):
+        most = max((c.n_models for c in shown), default=0)
         correlations.append(
             {
                 "label": "each metric",
@@ -205,7 +218,7 @@ def _baselines(study: Study, results: StudyResults) -> dict:
                 f"models (this study has {most})",
             }
         )
-    for c in summary.correlations if not correlations else ():
+    for c in shown if not correlations else ():
         if c.rho is None:
             text = (
                 f"needs HYPE scores and {c.label} for at least {MIN_MODELS_FOR_RHO} models "

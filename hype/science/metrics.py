@@ -1,6 +1,7 @@
 """Automated baselines computed from image features: the Fréchet distance (FID when the
-features are Inception pool3), KID, and improved precision and recall; plus the standard
-`.npz` statistics files. numpy and scipy only: the features come from elsewhere.
+features are Inception pool3), KID, and improved precision and recall; the Inception Score
+from class probabilities; plus the standard `.npz` statistics files. numpy and scipy only:
+the features and probabilities come from elsewhere.
 
 See ../shared/reference/fid-notes.md and docs/baselines.md for the definitions followed.
 """
@@ -12,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy import linalg
+from scipy import linalg, special
 
 # A covariance may have eigenvalues a little below zero from rounding; one further below
 # than this share of its largest eigenvalue is not a covariance (the input is broken).
@@ -58,6 +59,18 @@ class PrecisionRecall:
     precision: float
     recall: float
     k: int
+
+
+@dataclass(frozen=True)
+class InceptionScore:
+    """The Inception Score of n images: mean and SD (population, ddof = 0, as the original
+    code reports it) of exp(E_x KL(p(y|x) || p(y))) over `splits` consecutive splits. sd is
+    None with one split (no spread to report)."""
+
+    mean: float
+    sd: float | None
+    splits: int
+    n: int
 
 
 # --- Statistics -----------------------------------------------------------------------------
@@ -290,3 +303,52 @@ def precision_recall(real: ArrayLike, fake: ArrayLike, *, k: int = 3) -> Precisi
     precision = _share_inside(y, x, _kth_neighbour_radii(x, k))
     recall = _share_inside(x, y, _kth_neighbour_radii(y, k))
     return PrecisionRecall(precision=precision, recall=recall, k=k)
+
+
+# --- The Inception Score --------------------------------------------------------------------
+
+# Softmax rows in float32 over 1008 classes sum to 1 within about 1e-6; a row further off
+# than this is not a probability distribution (logits, or a truncated row).
+ROW_SUM_TOLERANCE = 1e-4
+
+
+def inception_score(probabilities: ArrayLike, *, splits: int = 10) -> InceptionScore:
+    """The Inception Score (Salimans et al. 2016) of class probabilities p(y|x), one row per
+    image, as the original TensorFlow code (openai/improved-gan) and StyleGAN2-ADA's metric
+    compute it: the rows are cut, in the order given (not shuffled), into `splits` consecutive
+    parts [i n / splits, (i + 1) n / splits); in each part p(y) is the mean row and the score
+    is exp(mean over rows of KL(p(y|x) || p(y))); the result is the mean and population SD of
+    the parts' scores. KL terms with p(y|x) = 0 count 0 (the limit; the original code would
+    give NaN for them). Uniform predictions score 1; k classes each predicted with certainty
+    by an equal share of the images score k."""
+    if isinstance(splits, bool) or not isinstance(splits, int) or splits < 1:
+        raise ValueError(f"splits must be a positive integer, got {splits!r}")
+    p = np.asarray(probabilities, dtype=np.float64)
+    if p.ndim != 2 or p.shape[1] < 2:
+        raise DegenerateInput(
+            f"class probabilities must be a 2-d array (images x at least 2 classes), "
+            f"got shape {p.shape}"
+        )
+    n = int(p.shape[0])
+    if n < splits:
+        raise DegenerateInput(
+            f"the Inception Score over {splits} splits needs at least {splits} images, got {n}"
+        )
+    if not np.isfinite(p).all():
+        raise DegenerateInput("class probabilities contain NaN or infinite values")
+    if (p < 0).any():
+        raise DegenerateInput("class probabilities contain negative values (logits?)")
+    sums = p.sum(axis=1)
+    worst = int(np.argmax(np.abs(sums - 1.0)))
+    if abs(sums[worst] - 1.0) > ROW_SUM_TOLERANCE:
+        raise DegenerateInput(
+            f"class probabilities must sum to 1 in every row: row {worst} sums to {sums[worst]:.6g}"
+        )
+    scores = np.empty(splits)
+    for i in range(splits):
+        part = p[i * n // splits : (i + 1) * n // splits]
+        marginal = part.mean(axis=0, keepdims=True)
+        kl = special.rel_entr(part, marginal).sum(axis=1).mean()
+        scores[i] = np.exp(kl)
+    sd = float(scores.std()) if splits > 1 else None
+    return InceptionScore(mean=float(scores.mean()), sd=sd, splits=splits, n=n)

@@ -1,6 +1,7 @@
 """`manage.py compute_baselines STUDY`: FID, KID and precision/recall of every model of a study
-against its real images (and optionally a reference `.npz`), with a progress bar. Features are
-computed once per image and cached, so a second run is fast."""
+against its real images (and optionally a reference `.npz`), and the Inception Score where the
+weights carry the classifier, with a progress bar. Features are computed once per image and
+cached, so a second run is fast."""
 
 from pathlib import Path
 
@@ -8,11 +9,13 @@ from django.core.management.base import BaseCommand, CommandError
 
 from experiments.management.studies import ProgressBar, study_argument_add, study_from_argument
 from experiments.services.baselines import (
+    IS_NEEDS_CLASSIFIER,
     KID_SUBSET_SIZE,
     KID_SUBSETS,
     BaselinesFailed,
     baselines_compute,
     network_load,
+    real_images_inception_score,
 )
 from hype.features import FeaturesUnavailable
 
@@ -21,7 +24,8 @@ class Command(BaseCommand):
     help = (
         "Compute FID, KID and precision/recall of every generative model of a study against "
         "the study's real images (Inception pool3 features, TF1 preprocessing), and against "
-        "reference statistics (--reference stats.npz) when given."
+        "reference statistics (--reference stats.npz) when given; and the Inception Score "
+        "when the weights carry the classifier."
     )
 
     def add_arguments(self, parser):
@@ -62,15 +66,25 @@ class Command(BaseCommand):
             progress.close()
         self.stdout.write(
             f"{'model':<24} {'reference':<28} {'FID':>9} {'KID x1e3':>14} "
-            f"{'precision':>9} {'recall':>7} {'n real':>6} {'n fake':>6}"
+            f"{'IS':>12} {'precision':>9} {'recall':>7} {'n real':>6} {'n fake':>6}"
         )
         for b in baselines:
             kid = "-" if b.kid_mean is None else f"{1e3 * b.kid_mean:.2f}"
             if b.kid_sd is not None:
                 kid += f"±{1e3 * b.kid_sd:.2f}"
+            score = "-" if b.inception_score is None else f"{b.inception_score:.2f}"
+            if b.inception_score_sd is not None:
+                score += f"±{b.inception_score_sd:.2f}"
             precision = f"{b.precision:.3f}" if b.precision is not None else "-"
             recall = f"{b.recall:.3f}" if b.recall is not None else "-"
             self.stdout.write(
                 f"{b.model.name:<24} {b.reference[:28]:<28} {b.fid:9.3f} {kid:>14} "
-                f"{precision:>9} {recall:>7} {b.n_real:>6} {b.n_fake:>6}"
+                f"{score:>12} {precision:>9} {recall:>7} {b.n_real:>6} {b.n_fake:>6}"
             )
+        if not network.has_classifier:
+            self.stdout.write(f"No Inception Score: {IS_NEEDS_CLASSIFIER}; these stop at pool3.")
+        elif (real := real_images_inception_score(found, network=network)) is not None:
+            # From the cached features: no second pass. A reference for the models' scores
+            # on this kind of picture; not stored, it belongs to no model.
+            sd = "" if real.sd is None else f" ± {real.sd:.2f}"
+            self.stdout.write(f"Inception Score of the real images: {real.mean:.2f}{sd}")

@@ -71,6 +71,8 @@ def _results_data(results: StudyResults, baselines) -> dict[str, Any]:
                 "fid": baseline.fid if baseline else None,
                 "kid": baseline.kid_mean if baseline else None,
                 "kid_sd": baseline.kid_sd if baseline else None,
+                "inception_score": baseline.inception_score if baseline else None,
+                "inception_score_sd": baseline.inception_score_sd if baseline else None,
                 "precision": baseline.precision if baseline else None,
                 "recall": baseline.recall if baseline else None,
             }
@@ -139,6 +141,8 @@ def bundle(
                     "kid_sd": b.kid_sd,
                     "kid_subsets": b.kid_subsets,
                     "kid_subset_size": b.kid_subset_size,
+                    "inception_score": b.inception_score,
+                    "inception_score_sd": b.inception_score_sd,
                     "precision": b.precision,
                     "recall": b.recall,
                     "neighbours": b.neighbours,

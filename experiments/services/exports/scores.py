@@ -16,6 +16,19 @@ from experiments.services.scores import (
     study_results_without_exclusions,
 )
 
+# The model's baselines at the end of each row: (column, Baseline field), in column order.
+BASELINE_COLUMNS = (
+    ("fid", "fid"),
+    ("kid", "kid_mean"),
+    ("kid_sd", "kid_sd"),
+    ("inception_score", "inception_score"),
+    ("inception_score_sd", "inception_score_sd"),
+    ("precision", "precision"),
+    ("recall", "recall"),
+    ("baseline_real_images", "n_real"),
+    ("baseline_fake_images", "n_fake"),
+    ("baseline_weights_sha256", "weights_sha256"),
+)
 SCORE_COLUMNS = (
     "study",
     "model",
@@ -34,29 +47,13 @@ SCORE_COLUMNS = (
     "n_excluded",
     "fake_error",
     "real_error",
-    "fid",
-    "kid",
-    "kid_sd",
-    "precision",
-    "recall",
-    "baseline_real_images",
-    "baseline_fake_images",
-    "baseline_weights_sha256",
+    *(column for column, _ in BASELINE_COLUMNS),
 )
 
 
 def _baseline_values(baseline: Baseline | None) -> tuple[Any, ...]:
-    if baseline is None:
-        return (None,) * 8
-    return (
-        baseline.fid,
-        baseline.kid_mean,
-        baseline.kid_sd,
-        baseline.precision,
-        baseline.recall,
-        baseline.n_real,
-        baseline.n_fake,
-        baseline.weights_sha256,
+    return tuple(
+        None if baseline is None else getattr(baseline, field) for _, field in BASELINE_COLUMNS
     )
 
 
@@ -69,8 +66,8 @@ def score_rows(
     """Two rows per model (SCORE_COLUMNS), in name order: the study's result (exclusions
     applied), then the result without exclusions (every rater who completed, those excluded
     afterwards too), exactly study_results' numbers; and the automated baselines (FID, KID,
-    precision, recall against the study's real images) where compute_baselines has stored
-    them; empty otherwise, never guessed."""
+    Inception Score, precision, recall against the study's real images) where
+    compute_baselines has stored them; empty otherwise, never guessed."""
     if results is None:
         results, without_exclusions = study_results_both(study)
     elif without_exclusions is None:

