@@ -15,8 +15,9 @@ from django.db.models.query import get_related_populators
 from django.db.transaction import TransactionManagementError
 
 # A primary key no row has: found among the compiled statement's parameters, it marks where
-# each call's key goes.
-_MARKER = -7_349_118_275
+# each call's key goes. A text key takes a text marker (the ORM would turn a number into text).
+PK_MARKER = -7_349_118_275
+TEXT_MARKER = "~compiled-statement-key~"
 
 
 @dataclass(frozen=True)
@@ -36,13 +37,16 @@ class _Plan:
 
 
 class CompiledGet:
-    """`make().get(pk=...)` for a queryset that never changes but for the key: the SQL and the
-    row-to-objects plan are made by the ORM on first use in a thread, then reused. The objects
-    are built as the ORM builds them (deferred fields, select_related objects, database
-    converters), so callers cannot tell the difference but by the cost."""
+    """`make().get(<key>=...)` for a queryset that never changes but for the key (a unique
+    field: the primary key by default): the SQL and the row-to-objects plan are made by the
+    ORM on first use in a thread, then reused. The objects are built as the ORM builds them
+    (deferred fields, select_related objects, database converters), so callers cannot tell
+    the difference but by the cost."""
 
-    def __init__(self, make: Callable[[], QuerySet]):
+    def __init__(self, make: Callable[[], QuerySet], *, key: str = "pk", marker: Any = PK_MARKER):
         self._make = make
+        self._key = key
+        self._marker = marker
         self._local = threading.local()
 
     def _plan(self, using: str) -> _Plan:
@@ -56,10 +60,10 @@ class CompiledGet:
             and plan.settings is connection.settings_dict
         ):
             return plan
-        queryset = self._make().order_by().filter(pk=_MARKER)
+        queryset = self._make().order_by().filter(**{self._key: self._marker})
         compiler = queryset.query.get_compiler(using=using)
         sql, params = compiler.as_sql()
-        key_at = [i for i, value in enumerate(params) if value == _MARKER]
+        key_at = [i for i, value in enumerate(params) if value == self._marker]
         if len(key_at) != 1:
             raise RuntimeError("a compiled statement must take its key exactly once")
         klass_info, select = compiler.klass_info, compiler.select
@@ -82,7 +86,7 @@ class CompiledGet:
         self._local.plan = plan
         return plan
 
-    def get(self, pk: int, *, using: str = "default") -> Model:
+    def get(self, key: Any, *, using: str = "default") -> Model:
         """The one object with this key; the model's DoesNotExist when there is none."""
         plan = self._plan(using)
         if plan.locks and not plan.connection.in_atomic_block:
@@ -92,7 +96,7 @@ class CompiledGet:
                 "select_for_update cannot be used outside of a transaction."
             )
         params = list(plan.params)
-        params[plan.key_at] = pk
+        params[plan.key_at] = key
         with plan.connection.cursor() as cursor:
             cursor.execute(plan.sql, params)
             row = cursor.fetchone()
