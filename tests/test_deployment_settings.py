@@ -267,6 +267,12 @@ def test_the_workers_reach_postgresql_through_pgbouncers_session_pool():
         assert "@pgbouncer:6432/" in env["DATABASE_URL"], name
         assert env["DATABASE_CONN_MAX_AGE"] == "0", "under ASGI a connection per request"
     assert int(bouncer["environment"]["PGBOUNCER_POOL_SIZE"]) < 100  # PostgreSQL's default max
+    # Each worker's rater thread keeps one of the pool's connections: some must be left over.
+    workers = [n for n in services if n.startswith("web")]
+    threads = sum(
+        int(services[n]["environment"].get("HYPE_RATER_DATABASE_THREADS", "1")) for n in workers
+    )
+    assert int(bouncer["environment"]["PGBOUNCER_POOL_SIZE"]) >= threads + 2
 
 
 def test_the_containers_entrypoint_writes_a_configuration_pgbouncer_starts_with():

@@ -19,13 +19,17 @@ from tests.workers import RatersInThread, workers_database_url, workers_running
 pytestmark = pytest.mark.slow
 
 WORKERS = 4
-POOL = 4  # fewer PostgreSQL connections than workers: the pool is what bounds them
+# Each worker's rater thread keeps one connection (experiments.rating.threads), so the pool
+# must be larger than the workers' rater threads: the other two serve every image request of
+# the 40 raters in turn. Fewer PostgreSQL connections than the workers' threads could ask for:
+# the pool is what bounds them.
+POOL = WORKERS + 2
 RATERS = 40
 TRIALS = 12
 RUN_TIMEOUT_S = 180
 
 
-def test_four_workers_behind_pgbouncer_serve_forty_raters_on_a_pool_of_four_connections(
+def test_four_workers_behind_pgbouncer_serve_forty_raters_on_a_pool_of_six_connections(
     transactional_db, tmp_path
 ):
     study = live_study_make(
