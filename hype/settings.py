@@ -148,6 +148,10 @@ if REDIS_URL:
             "KEY_PREFIX": "hype",
         }
     }
+    # A browser's session is read from Redis (and written through to the database): an image
+    # request, or a socket's handshake, then runs no statement for it. Only with a cache every
+    # worker shares: a per-process cache would serve a worker its own stale copy.
+    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
@@ -261,7 +265,12 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     # A study's status (draft, live, closed) has its own name, so that the create endpoint's
     # narrower status (draft or live) gets an enum of its own without a naming collision.
-    "ENUM_NAME_OVERRIDES": {"StudyStatusEnum": "experiments.models.Study.Status"},
+    # The interval method is a field "method" of a bootstrap and "interval_method" of a
+    # result and a study: one name for the one choice set.
+    "ENUM_NAME_OVERRIDES": {
+        "StudyStatusEnum": "experiments.models.Study.Status",
+        "IntervalMethodEnum": "experiments.models.Study.IntervalMethod",
+    },
 }
 
 

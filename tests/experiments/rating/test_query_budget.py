@@ -10,13 +10,14 @@ import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from experiments.models import Image, RaterSession, Study, Trial
 from experiments.rating.images import trial_image_serve
 from experiments.rating.lifecycle import rater_session_key
 from experiments.rating.sessions import session_hello, trial_presented
-from tests.raters import REFRESH, answer, live_study_make, rater_in
+from tests.raters import REFRESH, answer, join, live_study_make, rater_in
 
 # Transactional, as the server runs: inside a test's own transaction every atomic block would
 # add two savepoint statements that a worker never runs (its BEGIN and COMMIT are not counted).
@@ -107,6 +108,23 @@ def test_a_trials_image_takes_one_statement():
         image = trial_image_serve(trial_public_id=trial["trial"], browser_session=browser_session)
     assert image.content.startswith(b"\x89PNG")
     assert len(statements(served)) == 1, statements(served)
+
+
+def test_an_image_request_reads_the_browsers_session_from_redis_when_there_is_one(settings):
+    study = live_study_make(
+        qualification_trials=0, time_trials_per_block=6, real=20, fakes_per_model=20
+    )
+    browser = join(study)
+    session = RaterSession.objects.filter(study=study).latest("id")
+    trial = [
+        m for m in session_hello(session_id=session.id, refresh_ms=REFRESH) if m["type"] == "trial"
+    ][-1]
+    with CaptureQueriesContext(connection) as served:
+        response = browser.get(reverse("experiments:rater_image", args=[trial["trial"]]))
+    assert response.status_code == 200
+    # With Redis (production), the session comes from the cache; without it, from its table.
+    from_cache = settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
+    assert len(statements(served)) == (1 if from_cache else 2), statements(served)
 
 
 def test_drawing_a_block_sorts_nothing_at_random_and_counts_no_one_elses_trials():
