@@ -59,6 +59,16 @@ class Study(models.Model):
         QUALIFICATION = "qualification", "In the qualification only"
         NONE = "none", "Never"
 
+    class IntervalMethod(models.TextChoices):
+        # The values are hype.science.bootstrap.INTERVAL_METHODS (a test holds them equal).
+        PERCENTILE = "percentile", "Percentile bootstrap (the paper's)"
+        BCA = "bca", "BCa bootstrap (bias-corrected and accelerated)"
+        STUDENTIZED = "studentized", "Studentized bootstrap"
+
+    class TimeScore(models.TextChoices):
+        MODE = "mode", "Modal threshold (the paper's)"
+        FIT = "fit", "Psychometric fit threshold"
+
     owner = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies"
     )
@@ -133,6 +143,13 @@ class Study(models.Model):
     threshold_tie_rule = models.CharField(
         max_length=8, choices=TieRule.choices, default=TieRule.MEAN
     )
+    time_score = models.CharField(
+        max_length=8,
+        choices=TimeScore.choices,
+        default=TimeScore.MODE,
+        db_default=TimeScore.MODE,
+        help_text="Which HYPE_time score is the study's headline (both are always computed).",
+    )
 
     # HYPE_inf.
     inf_trials = models.PositiveIntegerField(default=100, validators=[MinValueValidator(2)])
@@ -198,6 +215,13 @@ class Study(models.Model):
         default=0.95, validators=[MinValueValidator(0.5), MaxValueValidator(0.999)]
     )
     bootstrap_seed = models.PositiveIntegerField(default=0)
+    interval_method = models.CharField(
+        max_length=16,
+        choices=IntervalMethod.choices,
+        default=IntervalMethod.PERCENTILE,
+        db_default=IntervalMethod.PERCENTILE,
+        help_text="How every bootstrap interval of the study is read from its resamples.",
+    )
 
     # What raters are told and paid (the rater pages show these; docs/recruiting.md).
     instructions = models.TextField(
@@ -751,6 +775,28 @@ class Answer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.trial}: {self.response}"
+
+
+TAG_MAX_LENGTH = 64
+
+
+class ImageTag(models.Model):
+    """One tag of an image (an attribute, a class, a truncation level), given at import by a
+    sub-folder or tags.csv; HYPE is also reported per tag (docs/hype-method.md). A table, not
+    a JSON list, so that "the images tagged x" is one indexed query on SQLite and PostgreSQL."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="tags")
+    name = models.CharField(max_length=TAG_MAX_LENGTH)
+
+    class Meta:
+        ordering = ["image", "name"]
+        constraints = [
+            models.UniqueConstraint(fields=["image", "name"], name="tag_once_per_image"),
+        ]
+        indexes = [models.Index(fields=["name"])]
+
+    def __str__(self) -> str:
+        return f"{self.image.public_id}: {self.name}"
 
 
 class ImageFeatures(models.Model):

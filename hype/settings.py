@@ -270,6 +270,7 @@ SPECTACULAR_SETTINGS = {
     "ENUM_NAME_OVERRIDES": {
         "StudyStatusEnum": "experiments.models.Study.Status",
         "IntervalMethodEnum": "experiments.models.Study.IntervalMethod",
+        "StudyMethodEnum": "experiments.models.Study.Method",
     },
 }
 

@@ -84,11 +84,22 @@ class StudyAdmin(admin.ModelAdmin):
                     "mask_ms",
                     "threshold_burn_in",
                     "threshold_tie_rule",
+                    "time_score",
                 ]
             },
         ),
         ("HYPE_inf", {"fields": ["inf_trials"]}),
-        ("Statistics", {"fields": ["bootstrap_resamples", "confidence", "bootstrap_seed"]}),
+        (
+            "Statistics",
+            {
+                "fields": [
+                    "bootstrap_resamples",
+                    "confidence",
+                    "bootstrap_seed",
+                    "interval_method",
+                ]
+            },
+        ),
         ("What raters are told and paid", {"fields": list(RATER_TEXT_FIELDS)}),
         ("Crowd platforms", {"fields": list(PLATFORM_FIELDS)}),
         ("History", {"fields": ["created_at", "updated_at"]}),

@@ -234,7 +234,7 @@ class StudyUpdateSerializer(serializers.Serializer):
 
 
 class BootstrapSerializer(serializers.Serializer):
-    """A percentile bootstrap over raters (hype.science.bootstrap.BootstrapResult)."""
+    """A bootstrap over raters (hype.science.bootstrap.BootstrapResult)."""
 
     estimate = serializers.FloatField(help_text="The model's HYPE score.")
     sd = serializers.FloatField(help_text="SD of the bootstrap scores.")
@@ -244,6 +244,11 @@ class BootstrapSerializer(serializers.Serializer):
     resamples = serializers.IntegerField()
     confidence = serializers.FloatField()
     seed = serializers.IntegerField()
+    method = serializers.ChoiceField(
+        choices=Study.IntervalMethod.choices,
+        help_text="How the interval is read from the resamples: percentile (the paper's), "
+        "bca or studentized (the study's interval_method).",
+    )
 
 
 class BaselineSerializer(serializers.Serializer):
@@ -292,6 +297,22 @@ class ModelScoreSerializer(serializers.Serializer):
     real_error = serializers.FloatField(
         allow_null=True, help_text="HYPE_inf: share of real images called fake."
     )
+    fit_rater_scores = serializers.ListField(
+        child=serializers.FloatField(),
+        help_text="HYPE_time: each rater's psychometric threshold (a censored rater's bound), "
+        "in the order of rater_scores; empty for HYPE_inf.",
+    )
+    fit_score = BootstrapSerializer(
+        allow_null=True,
+        help_text="HYPE_time: the psychometric fit's score, the mean of fit_rater_scores, with "
+        "its bootstrap (the same resamples as score's); null for HYPE_inf.",
+    )
+    fit_censored_low = serializers.IntegerField(
+        allow_null=True, help_text="Raters behind fit_score censored low (read it as at most)."
+    )
+    fit_censored_high = serializers.IntegerField(
+        allow_null=True, help_text="Raters behind fit_score censored high (read it as at least)."
+    )
     baselines = BaselineSerializer(
         allow_null=True, help_text="Null until compute_baselines has run for the study."
     )
@@ -328,6 +349,21 @@ class ResultSerializer(serializers.Serializer):
         help_text="Raters excluded after completing, over all models: the two results differ "
         "by them (the same numbers when 0)."
     )
+    interval_method = serializers.ChoiceField(
+        choices=Study.IntervalMethod.choices,
+        help_text="How every interval of the result is read (the study's interval_method).",
+    )
+    time_score = serializers.ChoiceField(
+        choices=Study.TimeScore.choices,
+        help_text="HYPE_time: which score leads and is compared, mode (score) or fit "
+        "(fit_score); the study's time_score.",
+    )
+    fit_slope_ms = serializers.FloatField(
+        allow_null=True, help_text="HYPE_time: the joint fit's shared slope in ms."
+    )
+    fit_lapse = serializers.FloatField(
+        allow_null=True, help_text="HYPE_time: the joint fit's shared lapse rate."
+    )
     models = ModelScoreSerializer(many=True)
     comparison = ComparisonSerializer(
         allow_null=True, help_text="Null until two models have two completed raters each."
@@ -349,6 +385,21 @@ class StudyResultsSerializer(serializers.Serializer):
     n_excluded = serializers.IntegerField(
         help_text="Raters excluded after completing, over all models; without_exclusions "
         "counts them."
+    )
+    interval_method = serializers.ChoiceField(
+        choices=Study.IntervalMethod.choices,
+        help_text="How every interval of the result is read (the study's interval_method).",
+    )
+    time_score = serializers.ChoiceField(
+        choices=Study.TimeScore.choices,
+        help_text="HYPE_time: which score leads and is compared, mode (score) or fit "
+        "(fit_score); the study's time_score.",
+    )
+    fit_slope_ms = serializers.FloatField(
+        allow_null=True, help_text="HYPE_time: the joint fit's shared slope in ms."
+    )
+    fit_lapse = serializers.FloatField(
+        allow_null=True, help_text="HYPE_time: the joint fit's shared lapse rate."
     )
     models = ModelScoreSerializer(many=True)
     comparison = ComparisonSerializer(

@@ -75,7 +75,7 @@ def score_lines(results: StudyResults, *, given: Mapping[str, str] | None = None
     given = given or {}
     lines = []
     for model in results.models:
-        score = model.score
+        score = model.headline
         if score is None:
             text = "no completed raters yet"
         else:
@@ -85,7 +85,8 @@ def score_lines(results: StudyResults, *, given: Mapping[str, str] | None = None
                 f"{scale * score.low:.1f}-{scale * score.high:.1f})"
             )
             if results.unit == "ms":
-                text = f"HYPE_time {milliseconds(score.estimate)} {interval}"
+                what = "HYPE_time (fit)" if model.headline_fit else "HYPE_time"
+                text = f"{what} {milliseconds(score.estimate)} {interval}"
             else:
                 text = f"HYPE_inf {percent(score.estimate)} error {interval}"
         note = f"; simulated with {given[model.name]}" if model.name in given else ""

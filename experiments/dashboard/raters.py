@@ -21,7 +21,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from experiments.dashboard.formatting import score_formatter
+from experiments.dashboard.formatting import milliseconds, score_formatter
 from experiments.models import Block, RaterSession, Study
 from experiments.rating.expiry import sessions_expire
 from experiments.rating.sessions import FAST_ANSWER_MS, FLAG_NOTES
@@ -49,6 +49,13 @@ from experiments.services.raters import (
     sessions_counted,
 )
 from experiments.services.scores import EXCLUSIONS_NONE, RaterScore, rater_scores, session_score
+from hype.science.psychometric import (
+    ABOVE_CEILING,
+    ABOVE_TESTED_RANGE,
+    BELOW_FLOOR,
+    BELOW_TESTED_RANGE,
+    UNREACHABLE,
+)
 
 Status = RaterSession.Status
 
@@ -147,6 +154,27 @@ def _score_text(study: Study, score: RaterScore | None) -> str:
     if score is None or score.score is None:
         return "—"
     return score_formatter(study.score_unit)(score.score)
+
+
+# A censored fitted threshold in words (hype.science.psychometric's flags): where it lies.
+_CENSORED_WORDS = {
+    BELOW_FLOOR: "below the floor, under {bound}",
+    BELOW_TESTED_RANGE: "below their tested exposures, under {bound}",
+    ABOVE_CEILING: "above the ceiling, over {bound}",
+    ABOVE_TESTED_RANGE: "above their tested exposures, over {bound}",
+    UNREACHABLE: "never reaches the target accuracy; counts as {bound}",
+}
+
+
+def _fit_text(score: RaterScore | None, *, counted: bool) -> str:
+    """The rater's fitted threshold, or why it is censored; for a rater no result counts yet,
+    that the fit waits for them to complete (it is fitted with the study's other raters)."""
+    if score is None or score.fit is None:
+        return "—" if counted else "— (fitted once they complete)"
+    fit = score.fit
+    if fit.censored is None:
+        return milliseconds(fit.threshold_ms)
+    return "censored: " + _CENSORED_WORDS[fit.censored].format(bound=milliseconds(fit.bound_ms))
 
 
 def _flags_text(counts: Counter) -> str:
@@ -370,6 +398,13 @@ def rater_detail(request: HttpRequest, study: str, rater: str) -> HttpResponse:
             "score": _score_text(study_obj, score),
             "score_final": session.status == Status.COMPLETED
             or session.status_before_exclusion == Status.COMPLETED,
+            "fit": _fit_text(
+                score,
+                counted=session.status == Status.COMPLETED
+                or session.status_before_exclusion == Status.COMPLETED,
+            )
+            if timed
+            else None,
             "answered": len(answered),
             "total": study_obj.trials_per_rater,
             "flag_counts": [

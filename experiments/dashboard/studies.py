@@ -17,6 +17,7 @@ from django.views.decorators.http import require_POST, require_safe
 
 from experiments.dashboard.formatting import (
     confidence_label,
+    p_value,
     percent,
     score_formatter,
     verdict,
@@ -41,6 +42,7 @@ from experiments.services.progress import study_progress
 from experiments.services.scores import (
     IntervalHistory,
     StudyResults,
+    interval_name,
     study_report,
     study_results,
     study_results_without_exclusions,
@@ -52,6 +54,7 @@ from experiments.services.studies import (
     study_share,
     study_status_change,
 )
+from experiments.services.subgroups import subgroup_results
 from hype.science.frames import MaskTiming, mask_timings
 
 # The interval width the precision panel plans for unless the researcher asks for another,
@@ -104,8 +107,8 @@ def study_summaries(user) -> list[StudySummary]:
         models = tuple(
             ModelSummary(
                 name=m.name,
-                score=fmt(m.score.estimate) if m.score else None,
-                interval=f"{fmt(m.score.low)}–{fmt(m.score.high)}" if m.score else None,
+                score=fmt(m.headline.estimate) if m.headline else None,
+                interval=f"{fmt(m.headline.low)}–{fmt(m.headline.high)}" if m.headline else None,
             )
             for m in results.models
         )
@@ -155,7 +158,7 @@ def _result_rows(study: Study, results: StudyResults) -> list[dict]:
     fmt = score_formatter(results.unit)
     rows = []
     for model in results.models:
-        score = model.score
+        score, fit = model.score, model.fit_score
         rows.append(
             {
                 "name": model.name,
@@ -166,6 +169,12 @@ def _result_rows(study: Study, results: StudyResults) -> list[dict]:
                 "score": fmt(score.estimate) if score else None,
                 "interval": f"{fmt(score.low)} – {fmt(score.high)}" if score else None,
                 "sd": fmt(score.sd) if score else None,
+                # HYPE_time's psychometric fit, next to the modal score.
+                "fit_score": fmt(fit.estimate) if fit else None,
+                "fit_interval": f"{fmt(fit.low)} – {fmt(fit.high)}" if fit else None,
+                "fit_sd": fmt(fit.sd) if fit else None,
+                "fit_censored_low": model.fit_censored_low,
+                "fit_censored_high": model.fit_censored_high,
                 "fake_error": percent(model.inf.fake_error) if model.inf else "",
                 "real_error": percent(model.inf.real_error) if model.inf else "",
             }
@@ -266,13 +275,14 @@ def _scores_chart(results: StudyResults) -> dict:
         "models": [
             {
                 "name": m.name,
-                "estimate": scale * m.score.estimate,
-                "low": scale * m.score.low,
-                "high": scale * m.score.high,
+                # The headline score: the modal threshold's, or the fit's.
+                "estimate": scale * m.headline.estimate,
+                "low": scale * m.headline.low,
+                "high": scale * m.headline.high,
                 "raters": m.n_raters,
             }
             for m in results.models
-            if m.score is not None
+            if m.headline is not None
         ],
     }
 
@@ -312,6 +322,39 @@ def _precision(
         # A line needs two points: three completed raters in some model.
         "has_points": any(len(h.points) >= 2 for h in histories),
     }
+
+
+def _subgroup_rows(study: Study) -> list[dict]:
+    """The subgroup table: per model, each tag's error with its interval and answers, and
+    the test of whether the tags differ; empty when no image of the study has a tag."""
+    found = subgroup_results(study)
+    if found is None:
+        return []
+    models = []
+    for model in found.models:
+        tags = [
+            {
+                "tag": tag.tag,
+                "error": percent(tag.error.estimate),
+                "interval": f"{percent(tag.error.low)} – {percent(tag.error.high)}",
+                "fake_error": percent(tag.fake_error) if tag.fake_error is not None else "–",
+                "real_error": percent(tag.real_error) if tag.real_error is not None else "–",
+                "n_answers": tag.n_answers,
+                "n_raters": tag.n_raters,
+            }
+            for tag in model.tags
+        ]
+        test = model.test
+        models.append(
+            {
+                "name": model.name,
+                "tags": tags,
+                "test": f"χ²({test.df}) = {test.statistic:.2f}, {p_value(test.p_value)}"
+                if test
+                else "–",
+            }
+        )
+    return models
 
 
 @login_required
@@ -360,6 +403,7 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "blocks": blocks,
             "per_block": per_block,
             "rows": _result_rows(study_obj, results),
+            "subgroups": _subgroup_rows(study_obj),
             # Raters excluded after completing: the scores without exclusions, next to them.
             "n_excluded": results.n_excluded,
             "rows_without_exclusions": _result_rows(
@@ -370,6 +414,10 @@ def study_detail(request: HttpRequest, study: str) -> HttpResponse:
             "exclusion_rules": rules_summary(study_obj),
             "unit": results.unit,
             "confidence": confidence_label(study_obj.confidence),
+            "interval_name": interval_name(results.interval_method),
+            "fit_headline": results.unit == "ms" and results.time_score == Study.TimeScore.FIT,
+            "fit_slope": f"{results.fit_slope_ms:.0f}" if results.fit_slope_ms else None,
+            "fit_lapse": f"{results.fit_lapse:.3f}" if results.fit_lapse is not None else None,
             "verdict": verdict_lead,
             "verdict_pairs": verdict_pairs,
             "scores_chart": _scores_chart(results),

@@ -345,7 +345,8 @@ def baselines_summary(study: Study, results) -> BaselinesSummary:
     from hype.science.comparisons import spearman
 
     stored = list(Baseline.objects.filter(study=study).select_related("model"))
-    hype = {m.name: (m.score.estimate if m.score else None) for m in results.models}
+    # The study's headline score (the modal threshold's or, with time_score "fit", the fit's).
+    hype = {m.name: (m.headline.estimate if m.headline else None) for m in results.models}
     own = sorted(
         (b for b in stored if b.reference == Baseline.STUDY_REAL_IMAGES), key=lambda b: b.model.name
     )

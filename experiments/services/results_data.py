@@ -14,6 +14,7 @@ from experiments.services.scores import (
     study_results_both,
     study_results_without_exclusions,
 )
+from hype.science.bootstrap import BootstrapResult
 
 
 def _finite(value: float | None) -> float | None:
@@ -48,10 +49,25 @@ def study_results_data(
     }
 
 
+def _bootstrap_data(score: BootstrapResult | None) -> dict[str, Any] | None:
+    if score is None:
+        return None
+    return {
+        "estimate": _finite(score.estimate),
+        "sd": _finite(score.sd),
+        "low": _finite(score.low),
+        "high": _finite(score.high),
+        "n": score.n,
+        "resamples": score.resamples,
+        "confidence": score.confidence,
+        "seed": score.seed,
+        "method": score.method,
+    }
+
+
 def _result_data(study: Study, results: StudyResults, baselines) -> dict[str, Any]:
     models = []
     for model in results.models:
-        score = model.score
         baseline = baselines.get(model.name)
         models.append(
             {
@@ -61,18 +77,12 @@ def _result_data(study: Study, results: StudyResults, baselines) -> dict[str, An
                 "target_raters": study.raters_per_model,
                 "n_in_progress": model.n_in_progress,
                 "rater_scores": list(model.rater_scores),
-                "score": None
-                if score is None
-                else {
-                    "estimate": _finite(score.estimate),
-                    "sd": _finite(score.sd),
-                    "low": _finite(score.low),
-                    "high": _finite(score.high),
-                    "n": score.n,
-                    "resamples": score.resamples,
-                    "confidence": score.confidence,
-                    "seed": score.seed,
-                },
+                "score": _bootstrap_data(model.score),
+                # The psychometric fit's score (HYPE_time; empty and null for HYPE_inf).
+                "fit_rater_scores": list(model.fit_rater_scores),
+                "fit_score": _bootstrap_data(model.fit_score),
+                "fit_censored_low": model.fit_censored_low if model.fit_score else None,
+                "fit_censored_high": model.fit_censored_high if model.fit_score else None,
                 "error": _finite(model.inf.error) if model.inf else None,
                 "fake_error": _finite(model.inf.fake_error) if model.inf else None,
                 "real_error": _finite(model.inf.real_error) if model.inf else None,
@@ -96,6 +106,10 @@ def _result_data(study: Study, results: StudyResults, baselines) -> dict[str, An
     return {
         "exclusions": results.exclusions,
         "n_excluded": results.n_excluded,
+        "interval_method": results.interval_method,
+        "time_score": results.time_score,
+        "fit_slope_ms": _finite(results.fit_slope_ms),
+        "fit_lapse": _finite(results.fit_lapse),
         "models": models,
         "comparison": None
         if comparison is None

@@ -36,6 +36,8 @@ _LOCATION_REACH_MS = 3000.0
 # scale (ms, log ms and a lapse of a few percent).
 _MS_SCALE = 100.0
 _P_EPS = 1e-12
+# Raters whose starting locations are searched on the grid at once (_locations_on_grid).
+_GRID_RATERS = 32
 
 BELOW_FLOOR = "below floor"
 ABOVE_CEILING = "above ceiling"
@@ -246,13 +248,23 @@ def _locations_on_grid(
     """
     # Within 1000 ms of the data and 20 ms apart is close enough to start from anywhere.
     grid = np.arange(x.min() - 1000.0, x.max() + 1020.0, 20.0)
-    p = GUESS + (GUESS - lapse) * special.expit((x[:, None] - grid[None, :]) / slope)
-    p = np.clip(p, _P_EPS, 1.0 - _P_EPS)
-    per_cell = _cell_log_likelihood(p, n[:, None], k[:, None])
     # Cells come grouped by rater, in order.
     starts = np.flatnonzero(np.r_[True, rater[1:] != rater[:-1]])
-    per_rater = np.add.reduceat(per_cell, starts, axis=0)
-    return grid[per_rater.argmax(axis=1)]
+    ends = np.r_[starts[1:], rater.size]
+    best = np.empty(starts.size)
+    # A rater's best grid point depends on their own cells only, so raters are taken a few at
+    # a time: the cells-by-grid arrays of a whole study at once would take tens of MB (500
+    # raters x 30 exposures x 150 grid points, several arrays), and the exports that fit a
+    # study stream in bounded memory. The numbers are the same either way.
+    for first in range(0, starts.size, _GRID_RATERS):
+        last = min(first + _GRID_RATERS, starts.size)
+        lo, hi = starts[first], ends[last - 1]
+        z = (x[lo:hi, None] - grid[None, :]) / slope
+        p = np.clip(GUESS + (GUESS - lapse) * special.expit(z), _P_EPS, 1.0 - _P_EPS)
+        per_cell = _cell_log_likelihood(p, n[lo:hi, None], k[lo:hi, None])
+        per_rater = np.add.reduceat(per_cell, starts[first:last] - lo, axis=0)
+        best[first:last] = grid[per_rater.argmax(axis=1)]
+    return best
 
 
 def _fit(

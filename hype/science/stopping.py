@@ -15,7 +15,7 @@ from hype.science.bootstrap import INTERVAL_METHODS, bootstrap_mean, bootstrap_p
 # planned looks). Looks is not the default: it restores coverage for normal raters but makes
 # it worse for skewed ones, where a low spread also means a low mean (the slow raters are
 # missing) and rarer stops select harder; a minimum of 20 raters works for both
-# (docs/adaptive-stopping.md has the simulation).
+# (docs/hype-method.md, "Adaptive stopping", has the simulation).
 ADJUSTMENTS = ("none", "looks")
 
 

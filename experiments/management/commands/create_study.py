@@ -68,6 +68,14 @@ class Command(BaseCommand):
             help="One subfolder per model name with fakes kept for the qualification only.",
         )
         parser.add_argument(
+            "--tags",
+            type=Path,
+            metavar="CSV",
+            help="tags.csv: header file,tag, one row per image and tag; the file relative to "
+            "the import root (real/0001.png, stylegan/smiling/0001.png). A sub-folder of a "
+            "folder tags its images with its name too (docs/importing.md).",
+        )
+        parser.add_argument(
             "--display-size",
             type=_display_size,
             metavar="WxH",
@@ -150,6 +158,7 @@ class Command(BaseCommand):
                 status=options["status"],
                 progress=progress,
                 rng=np.random.default_rng(seed) if seed is not None else None,
+                tags_csv=options["tags"],
             )
         except InputProblems as failure:
             raise CommandError(

@@ -67,6 +67,11 @@ def _results_data(results: StudyResults, baselines) -> dict[str, Any]:
                 "rater_scores": list(model.rater_scores),
                 "score": dataclasses.asdict(model.score) if model.score else None,
                 "inf": dataclasses.asdict(model.inf) if model.inf else None,
+                # The psychometric fit's score (HYPE_time; null otherwise), as scores.csv.
+                "fit_rater_scores": list(model.fit_rater_scores),
+                "fit_score": dataclasses.asdict(model.fit_score) if model.fit_score else None,
+                "fit_censored_low": model.fit_censored_low if model.fit_score else None,
+                "fit_censored_high": model.fit_censored_high if model.fit_score else None,
                 # The automated baselines (as in scores.csv): null until computed.
                 "fid": baseline.fid if baseline else None,
                 "kid": baseline.kid_mean if baseline else None,
@@ -82,6 +87,10 @@ def _results_data(results: StudyResults, baselines) -> dict[str, Any]:
         "unit": results.unit,
         "exclusions": results.exclusions,
         "n_excluded": results.n_excluded,
+        "interval_method": results.interval_method,
+        "time_score": results.time_score,
+        "fit_slope_ms": results.fit_slope_ms,
+        "fit_lapse": results.fit_lapse,
         "models": result_models,
         "comparison": (dataclasses.asdict(results.comparison) if results.comparison else None),
     }

@@ -18,6 +18,7 @@ from experiments.services.exports.bundle import bundle
 from experiments.services.exports.latex import latex_table
 from experiments.services.exports.raters import raters_csv
 from experiments.services.exports.scores import scores_csv
+from experiments.services.exports.soft_labels import soft_labels_csv
 from experiments.services.exports.trials import trials_csv
 
 
@@ -34,6 +35,12 @@ EXPORTS = (
     ExportKind("raters.csv", "Raters", "one row per rater", "text/csv"),
     ExportKind("scores.csv", "Scores", "one row per model", "text/csv"),
     ExportKind(
+        "soft_labels.csv",
+        "Soft labels",
+        "one row per image: the share of raters who judged it real",
+        "text/csv",
+    ),
+    ExportKind(
         "results.tex", "LaTeX table", "the results table for the paper", "application/x-tex"
     ),
     ExportKind(
@@ -49,6 +56,7 @@ _CSV: dict[str, Callable[[Study], Iterator[str]]] = {
     "trials.csv": trials_csv,
     "raters.csv": raters_csv,
     "scores.csv": scores_csv,
+    "soft_labels.csv": soft_labels_csv,
 }
 
 

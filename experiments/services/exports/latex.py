@@ -10,7 +10,7 @@ from django.utils.text import slugify
 import hype
 from experiments.models import Study
 from experiments.services.baselines import study_baselines
-from experiments.services.scores import StudyResults, study_results
+from experiments.services.scores import StudyResults, interval_name, study_results
 
 _LATEX_SPECIALS = str.maketrans(
     {
@@ -77,8 +77,10 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
     if baselines:
         header.append("FID")
     rows = []
+    fitted = timed and results.time_score == Study.TimeScore.FIT
     for model in results.models:
-        score = model.score
+        # The study's headline score: the modal threshold's, or the fit's.
+        score = model.headline
         numbers = ["---"] * (len(header) - 2 - bool(baselines))
         if score is not None:
             interval = f"{fmt(score.low)}--{fmt(score.high)}"
@@ -96,7 +98,14 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
         rows.append(row)
 
     name = latex_escape(study.name)
-    if timed:
+    if fitted:
+        what = (
+            rf"HYPE$_{{\mathrm{{time}}}}$ of {name}: the mean over raters of each rater's "
+            r"psychometric threshold (a logistic fit of all their timed trials, one slope shared "
+            r"by every rater, read at the staircase's target accuracy; a censored rater counts "
+            r"at the bound); higher is more realistic."
+        )
+    elif timed:
         what = (
             rf"HYPE$_{{\mathrm{{time}}}}$ of {name}: the mean over raters of each rater's mean "
             r"block threshold (modal exposure); higher is more realistic."
@@ -107,7 +116,7 @@ def latex_table(study: Study, *, results: StudyResults | None = None) -> str:
             r"of fakes judged real and reals judged fake; 50\% is indistinguishable."
         )
     caption = (
-        f"{what} SD and {level} percentile intervals from "
+        f"{what} SD and {level} {interval_name(results.interval_method)} intervals from "
         f"{study.bootstrap_resamples:,} bootstrap resamples of raters."
     )
     if results.n_excluded:

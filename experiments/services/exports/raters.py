@@ -33,6 +33,11 @@ _COLUMNS = (
     ("excluded_at", "excluded_at"),
     ("exclusion_undone_at", "exclusion_undone_at"),
     ("time_score_ms", None),
+    # The rater's psychometric fit (HYPE_time): the threshold, or why and beyond what bound
+    # it is censored.
+    ("time_fit_threshold_ms", None),
+    ("time_fit_censored", None),
+    ("time_fit_bound_ms", None),
     ("inf_error", None),
     ("inf_fake_error", None),
     ("inf_real_error", None),
@@ -70,6 +75,7 @@ def _derived(
     scored = score is not None and score.score is not None
     excluded = session["status"] == RaterSession.Status.EXCLUDED
     inf = score.inf if scored and not timed else None
+    fit = score.fit if scored and timed else None
     state = qualification_state(
         study=study,
         status=session["status"],
@@ -81,6 +87,9 @@ def _derived(
         "in_score": scored and not excluded,
         "excluded": excluded,
         "time_score_ms": score.score if scored and timed else None,
+        "time_fit_threshold_ms": fit.threshold_ms if fit else None,
+        "time_fit_censored": fit.censored if fit else None,
+        "time_fit_bound_ms": fit.bound_ms if fit else None,
         "inf_error": score.score if scored and not timed else None,
         "inf_fake_error": inf.fake_error if inf else None,
         "inf_real_error": inf.real_error if inf else None,

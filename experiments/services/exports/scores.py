@@ -29,6 +29,17 @@ BASELINE_COLUMNS = (
     ("baseline_fake_images", "n_fake"),
     ("baseline_weights_sha256", "weights_sha256"),
 )
+# The psychometric fit's model score (ModelResult.fit_*), HYPE_time only: (column, how it is
+# read from the model's result), in column order.
+_FIT_CELLS = (
+    ("fit_score", lambda m: m.fit_score.estimate if m.fit_score else None),
+    ("fit_sd", lambda m: m.fit_score.sd if m.fit_score else None),
+    ("fit_ci_low", lambda m: m.fit_score.low if m.fit_score else None),
+    ("fit_ci_high", lambda m: m.fit_score.high if m.fit_score else None),
+    ("fit_censored_low", lambda m: m.fit_censored_low if m.fit_score else None),
+    ("fit_censored_high", lambda m: m.fit_censored_high if m.fit_score else None),
+)
+FIT_COLUMNS = tuple(column for column, _ in _FIT_CELLS)
 SCORE_COLUMNS = (
     "study",
     "model",
@@ -47,6 +58,11 @@ SCORE_COLUMNS = (
     "n_excluded",
     "fake_error",
     "real_error",
+    # How the intervals are read (Study.interval_method), which HYPE_time score leads
+    # (Study.time_score: mode or fit) and the psychometric fit's score, HYPE_time only.
+    "interval_method",
+    "headline",
+    *FIT_COLUMNS,
     *(column for column, _ in BASELINE_COLUMNS),
 )
 
@@ -55,6 +71,11 @@ def _baseline_values(baseline: Baseline | None) -> tuple[Any, ...]:
     return tuple(
         None if baseline is None else getattr(baseline, field) for _, field in BASELINE_COLUMNS
     )
+
+
+def _headline(results: StudyResults) -> str | None:
+    """Which score the row's score columns lead with: "mode" or "fit" for HYPE_time."""
+    return results.time_score if results.unit == "ms" else None
 
 
 def score_rows(
@@ -94,6 +115,9 @@ def score_rows(
                 model.n_excluded,
                 inf.fake_error if inf else None,
                 inf.real_error if inf else None,
+                view.interval_method,
+                _headline(view),
+                *(read(model) for _, read in _FIT_CELLS),
                 *_baseline_values(baselines.get(model.name)),
             )
 

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from experiments.models import Image, Study
+from experiments.services.imports.tags import tag_name_problem
 
 
 @dataclass
@@ -21,6 +22,10 @@ class Source:
     group: str  # "real" or a model's name
     role: str
     size: tuple[int, int] = (0, 0)  # after EXIF orientation
+    # Its name relative to the import root (real/..., <model>/..., qualification/<model>/...),
+    # as tags.csv names it, and its tags: its sub-folder's name, and tags.csv's.
+    root_name: str = ""
+    tags: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True)
@@ -49,10 +54,60 @@ def images_needed(study: Study, models: int) -> Needs:
 
 
 def folder_list(
-    folder: Path, *, group: str, role: str, prefix: str, skipped: list[tuple[str, str]]
+    folder: Path,
+    *,
+    group: str,
+    role: str,
+    prefix: str,
+    skipped: list[tuple[str, str]],
+    problems: list[str] | None = None,
+    root: str = "",
 ) -> list[Source]:
-    """The files at the top level of `folder`; subfolders and hidden files are reported."""
+    """The files at the top level of `folder`, and those one sub-folder down, tagged with the
+    sub-folder's name; deeper folders and hidden files are reported. A sub-folder whose name
+    cannot be a tag is a problem (added to `problems`). `root`: the folder's name relative to
+    the import root, which tags.csv names files by."""
     sources = []
+    for entry in sorted(folder.iterdir()):
+        if entry.name.startswith("."):
+            skipped.append((str(entry), "hidden file or folder, ignored"))
+        elif entry.is_dir():
+            why = tag_name_problem(entry.name)
+            if why is not None:
+                if problems is not None:
+                    problems.append(f"{entry}: a sub-folder names the tag of its images, but {why}")
+                continue
+            sources += _tagged_list(entry, group=group, role=role, prefix=prefix, root=root)
+            _deeper_skip(entry, skipped)
+        elif entry.is_file():
+            sources.append(_source(entry, group, role, f"{prefix}{entry.name}", root))
+        else:
+            skipped.append((str(entry), "not a regular file"))
+    return sources
+
+
+def _source(path: Path, group: str, role: str, name: str, root: str, tag: str = "") -> Source:
+    relative = name.split("/", 1)[-1] if role == Image.Role.QUALIFICATION else name
+    return Source(
+        path=path,
+        original_name=name[:500],
+        group=group,
+        role=role,
+        root_name=f"{root}/{relative}" if root else relative,
+        tags={tag} if tag else set(),
+    )
+
+
+def _tagged_list(folder: Path, *, group: str, role: str, prefix: str, root: str) -> list[Source]:
+    """The files directly in a sub-folder, each tagged with the sub-folder's name."""
+    return [
+        _source(entry, group, role, f"{prefix}{folder.name}/{entry.name}", root, folder.name)
+        for entry in sorted(folder.iterdir())
+        if entry.is_file() and not entry.name.startswith(".")
+    ]
+
+
+def _deeper_skip(folder: Path, skipped: list[tuple[str, str]]) -> None:
     for entry in sorted(folder.iterdir()):
         if entry.name.startswith("."):
             skipped.append((str(entry), "hidden file or folder, ignored"))
@@ -61,21 +116,12 @@ def folder_list(
             skipped.append(
                 (
                     str(entry),
-                    f"a subfolder ({nested} files) ignored: only the top level of a folder is read",
+                    f"a sub-folder of a sub-folder ({nested} files) ignored: only one level of "
+                    "sub-folders is read, as the tag of its images",
                 )
             )
-        elif entry.is_file():
-            sources.append(
-                Source(
-                    path=entry,
-                    original_name=f"{prefix}{entry.name}"[:500],
-                    group=group,
-                    role=role,
-                )
-            )
-        else:
+        elif not entry.is_file():
             skipped.append((str(entry), "not a regular file"))
-    return sources
 
 
 def folders_problems(
@@ -133,6 +179,7 @@ class Folders:
     paths: dict[tuple[str, str], str] = field(default_factory=dict)
     sources: list[Source] = field(default_factory=list)
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    problems: list[str] = field(default_factory=list)
 
     @property
     def listed(self) -> Counter:
@@ -154,22 +201,36 @@ def folders_list(
         separate_qualification=qualification_fakes_dir is not None,
     )
 
-    def add(folder: Path, group: str, role: str, prefix: str = "") -> None:
+    def add(folder: Path, group: str, role: str, root: str, prefix: str = "") -> None:
         found.paths[(group, role)] = str(folder)
         found.sources.extend(
-            folder_list(folder, group=group, role=role, prefix=prefix, skipped=found.skipped)
+            folder_list(
+                folder,
+                group=group,
+                role=role,
+                prefix=prefix,
+                skipped=found.skipped,
+                problems=found.problems,
+                root=root,
+            )
         )
 
-    add(real_dir, "real", Image.Role.TASK)
+    add(real_dir, "real", Image.Role.TASK, "real")
     for model_name, folder in model_dirs.items():
-        add(folder, model_name, Image.Role.TASK)
+        add(folder, model_name, Image.Role.TASK, model_name)
     if qualification_fakes_dir is not None:
         for entry in sorted(qualification_fakes_dir.iterdir()):
             if entry.is_file() and not entry.name.startswith("."):
                 found.skipped.append((str(entry), "not in a model's subfolder, ignored"))
         for model_name in model_dirs:
             folder = qualification_fakes_dir / model_name
-            add(folder, model_name, Image.Role.QUALIFICATION, prefix=f"{model_name}/")
+            add(
+                folder,
+                model_name,
+                Image.Role.QUALIFICATION,
+                f"qualification/{model_name}",
+                prefix=f"{model_name}/",
+            )
     return found
 
 

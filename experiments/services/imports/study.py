@@ -18,7 +18,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.db import transaction
 
-from experiments.models import GenerativeModel, Image, Study
+from experiments.models import GenerativeModel, Image, ImageTag, Study
 from experiments.services.imports.folders import (
     Folders,
     Source,
@@ -31,6 +31,7 @@ from experiments.services.imports.folders import (
 from experiments.services.imports.masks import mask_make, mask_notes, mask_sources
 from experiments.services.imports.normalise import Unusable, image_normalise, image_probe
 from experiments.services.imports.parameters import study_build
+from experiments.services.imports.tags import tags_csv_read
 from experiments.services.problems import InputProblems
 
 Progress = Callable[[int, int], None]
@@ -145,8 +146,10 @@ def study_create(
     status: str = "draft",
     progress: Progress | None = None,
     rng: np.random.Generator | None = None,
+    tags_csv: Path | None = None,
 ) -> ImportReport:
-    """Create a study with its models, normalised images and (HYPE_time) masks.
+    """Create a study with its models, normalised images and (HYPE_time) masks. An image's
+    tags are its sub-folder's name and the rows of `tags_csv` that name it (imports.tags).
 
     Raises InputProblems, listing every problem, when the arguments are invalid or a folder
     lacks the images one rater needs; nothing is then left behind, neither rows nor files.
@@ -171,6 +174,9 @@ def study_create(
     folders = folders_list(
         study=study, real_dir=real_dir, model_dirs=model_dirs, qualification_fakes_dir=qual_dir
     )
+    problems = folders.problems + _tags_add(folders, tags_csv)
+    if problems:
+        raise InputProblems(problems)
     usable, skip_counts = _headers_read(folders)
     problems = counts_problems(folders, Counter((s.group, s.role) for s in usable), skip_counts)
     if problems:
@@ -196,6 +202,18 @@ def study_create(
     except BaseException:
         _files_delete(run.stored_files, study)
         raise
+
+
+def _tags_add(folders: Folders, tags_csv: Path | None) -> list[str]:
+    """Add tags.csv's tags to the files it names; the problems with it, if any."""
+    if tags_csv is None:
+        return []
+    tags, problems = tags_csv_read(
+        Path(tags_csv), known=(source.root_name for source in folders.sources)
+    )
+    for source in folders.sources:
+        source.tags |= tags.get(source.root_name, set())
+    return problems
 
 
 def _headers_read(folders: Folders) -> tuple[list[Source], Counter]:
@@ -233,7 +251,7 @@ def _store(run: _Run, usable: list[Source], *, n_masks: int, display_reason: str
         raise InputProblems(problems)
     qualification, reserved = _qualification_reserve(run, stored, models, counts)
     made, notes = _masks_store(run, stored, count=n_masks, taken=set(first_of))
-    notes += _tally_notes(tallies, run.target)
+    notes += _tally_notes(tallies, run.target) + _tag_notes(study)
     return ImportReport(
         study=study,
         real=sum(1 for image in stored if image.is_real) - reserved,
@@ -282,6 +300,9 @@ def _images_store(
                 changes=normalised.changes,
             )
             run.image_store(image, normalised.png, "image.png")
+            ImageTag.objects.bulk_create(
+                ImageTag(image=image, name=tag) for tag in sorted(source.tags)
+            )
             stored.append(image)
             tally = tallies.setdefault(source.group, Counter())
             tally["images"] += 1
@@ -361,6 +382,16 @@ def _tally_notes(tallies: Mapping[str, Counter], target: tuple[int, int]) -> lis
                 "and were enlarged; enlarged images look softer, which raters may notice."
             )
     return notes
+
+
+def _tag_notes(study: Study) -> list[str]:
+    counts = Counter(
+        ImageTag.objects.filter(image__study=study).values_list("name", flat=True).order_by()
+    )
+    if not counts:
+        return []
+    listed = ", ".join(f"{name} ({n})" for name, n in sorted(counts.items()))
+    return [f"Tags (images): {listed}."]
 
 
 def _files_delete(names: list[str], study: Study) -> None:

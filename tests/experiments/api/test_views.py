@@ -349,8 +349,19 @@ def test_results_are_study_results_to_the_last_digit(people, study):
             "resamples": score.resamples,
             "confidence": score.confidence,
             "seed": score.seed,
+            "method": score.method,
         }
         assert tuple(shown["rater_scores"]) == model.rater_scores
+        fit = model.fit_score
+        assert shown["fit_score"]["estimate"] == fit.estimate
+        assert (shown["fit_score"]["low"], shown["fit_score"]["high"]) == (fit.low, fit.high)
+        assert tuple(shown["fit_rater_scores"]) == model.fit_rater_scores
+        assert (shown["fit_censored_low"], shown["fit_censored_high"]) == (
+            model.fit_censored_low,
+            model.fit_censored_high,
+        )
+    assert (data["interval_method"], data["time_score"]) == ("percentile", "mode")
+    assert data["fit_slope_ms"] == results.fit_slope_ms
     comparison = results.comparison
     assert data["comparison"]["p_value"] == comparison.p_value
     assert data["comparison"]["statistic"] == comparison.statistic

@@ -11,6 +11,7 @@ from experiments.services.exports.bundle import bundle
 from experiments.services.exports.downloads import EXPORT_KINDS
 from experiments.services.exports.raters import RATER_COLUMNS, raters_csv
 from experiments.services.exports.scores import SCORE_COLUMNS, scores_csv
+from experiments.services.exports.soft_labels import SOFT_LABEL_COLUMNS, soft_labels_csv
 from experiments.services.exports.trials import TRIAL_COLUMN_NAMES, trials_csv
 from tests import REPO_ROOT
 from tests.factories import answered_session_make, study_make
@@ -70,6 +71,7 @@ def test_the_dictionary_lists_every_csv_column_in_the_order_it_is_written():
         ("trials.csv", TRIAL_COLUMN_NAMES, trials_csv(study)),
         ("raters.csv", RATER_COLUMNS, raters_csv(study)),
         ("scores.csv", SCORE_COLUMNS, scores_csv(study)),
+        ("soft_labels.csv", SOFT_LABEL_COLUMNS, soft_labels_csv(study)),
     ):
         assert first_line(chunks) == list(columns) == documented(kind), kind
 

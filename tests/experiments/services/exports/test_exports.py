@@ -511,6 +511,7 @@ def test_each_export_has_its_media_type(client, owner, time_study):
         "trials.csv": "text/csv; charset=utf-8",
         "raters.csv": "text/csv; charset=utf-8",
         "scores.csv": "text/csv; charset=utf-8",
+        "soft_labels.csv": "text/csv; charset=utf-8",
         "results.tex": "application/x-tex; charset=utf-8",
         "bundle.json": "application/json; charset=utf-8",
     }

@@ -293,9 +293,10 @@ def test_qualification_fakes_and_as_many_reals_are_kept_out_of_the_task(tmp_path
     assert "Real images: 8 for the task, 2 reserved for the qualification" in report.summary()
 
 
-def test_files_in_subfolders_are_ignored_and_reported(tmp_path):
+def test_files_one_subfolder_down_are_tagged_and_deeper_ones_ignored_and_reported(tmp_path):
     real = plain_real_folder(tmp_path)
-    save(picture(seed=70), real / "more" / "deeper.png")
+    save(picture(seed=70), real / "more" / "tagged.png")
+    save(picture(seed=71), real / "more" / "deeper" / "x.png")
     report = study_create(
         owner=user_make(),
         name="Flat",
@@ -305,10 +306,13 @@ def test_files_in_subfolders_are_ignored_and_reported(tmp_path):
         params=SMALL,
     )
     assert (
-        str(real / "more"),
-        "a subfolder (1 files) ignored: only the top level of a folder is read",
+        str(real / "more" / "deeper"),
+        "a sub-folder of a sub-folder (1 files) ignored: only one level of sub-folders is read, "
+        "as the tag of its images",
     ) in report.skipped
-    assert report.real == 4
+    assert report.real == 5
+    tagged = Image.objects.get(study=report.study, original_name="more/tagged.png")
+    assert list(tagged.tags.values_list("name", flat=True)) == ["more"]
 
 
 def test_progress_is_reported_up_to_the_total(tmp_path):
