@@ -13,6 +13,7 @@ from experiments.models import (
     GenerativeModel,
     Image,
     ImageFeatures,
+    ImageTag,
     Payment,
     PlatformToken,
     RaterSession,
@@ -117,12 +118,28 @@ class GenerativeModelAdmin(admin.ModelAdmin):
     search_fields = ["name"]
 
 
+class ImageTagInline(admin.TabularInline):
+    model = ImageTag
+    extra = 0
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
     list_display = ["public_id", "study", "is_real", "model", "role", "width", "height"]
     list_filter = ["study", "role", "is_real", "model"]
     search_fields = ["public_id", "original_name", "sha256"]
     readonly_fields = ["public_id", "sha256", "width", "height", "changes", "created_at"]
+    inlines = [ImageTagInline]
+
+
+@admin.register(ImageTag)
+class ImageTagAdmin(admin.ModelAdmin):
+    """Tags come from the import (sub-folders or tags.csv); the admin may correct one."""
+
+    list_display = ["name", "image"]
+    search_fields = ["name", "image__public_id", "image__original_name"]
+    list_filter = ["image__study"]
+    raw_id_fields = ["image"]
 
 
 class BlockInline(admin.TabularInline):
