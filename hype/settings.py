@@ -148,10 +148,6 @@ if REDIS_URL:
             "KEY_PREFIX": "hype",
         }
     }
-    # A browser's session is read from Redis (and written through to the database): an image
-    # request, or a socket's handshake, then runs no statement for it. Only with a cache every
-    # worker shares: a per-process cache would serve a worker its own stale copy.
-    SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 

@@ -19,7 +19,6 @@ from typing import Any
 from experiments.models import Image, Study, Trial
 from experiments.rating.lifecycle import rater_session_key
 from experiments.rating.sessions import trial_is_current
-from experiments.rating.statements import TEXT_MARKER, CompiledGet
 from experiments.services.imports.normalise import (
     Unusable,
     png_canonical_from_file,
@@ -84,32 +83,27 @@ def _served(image: Image) -> ServedImage:
     return ServedImage(content=content, content_type=content_type)
 
 
-# Only the columns this needs: a study row is wide, and building and reading every column of
-# two of them was most of the image's cost (still one statement, compiled once per thread:
-# tests/experiments/rating/test_query_budget.py).
-_TRIAL_FOR_IMAGE = CompiledGet(
-    lambda: Trial.objects.select_related("session__study", "image__study").only(
-        "session_id",
-        "image_id",
-        "presented_at",
-        "session__current_trial_id",
-        "session__study__public_id",
-        "image__file",
-        "image__role",
-        "image__study__display_width",
-        "image__study__display_height",
-    ),
-    key="public_id",
-    marker=TEXT_MARKER,
-)
-
-
 def trial_image_serve(*, trial_public_id: str, browser_session: Mapping[str, Any]) -> ServedImage:
     """The current trial's image, for its rater only, until it has been presented."""
-    try:
-        trial = _TRIAL_FOR_IMAGE.get(trial_public_id)
-    except Trial.DoesNotExist:
-        trial = None
+    trial = (
+        Trial.objects.select_related("session__study", "image__study")
+        # Only the columns this needs: a study row is wide, and building and reading every
+        # column of two of them was most of the image's cost (still one statement:
+        # tests/experiments/rating/test_query_budget.py).
+        .only(
+            "session_id",
+            "image_id",
+            "presented_at",
+            "session__current_trial_id",
+            "session__study__public_id",
+            "image__file",
+            "image__role",
+            "image__study__display_width",
+            "image__study__display_height",
+        )
+        .filter(public_id=trial_public_id)
+        .first()
+    )
     if trial is None:
         raise ImageRefused()
     if browser_session.get(rater_session_key(trial.session.study.public_id)) != trial.session_id:

@@ -110,21 +110,18 @@ def test_a_trials_image_takes_one_statement():
     assert len(statements(served)) == 1, statements(served)
 
 
-def test_an_image_request_reads_the_browsers_session_from_redis_when_there_is_one(settings):
+def test_an_image_request_runs_two_statements_the_browsers_session_and_the_trial():
     study = live_study_make(
         qualification_trials=0, time_trials_per_block=6, real=20, fakes_per_model=20
     )
     browser = join(study)
     session = RaterSession.objects.filter(study=study).latest("id")
-    trial = [
-        m for m in session_hello(session_id=session.id, refresh_ms=REFRESH) if m["type"] == "trial"
-    ][-1]
+    hello = session_hello(session_id=session.id, refresh_ms=REFRESH)
+    trial = [m for m in hello if m["type"] == "trial"][-1]
     with CaptureQueriesContext(connection) as served:
         response = browser.get(reverse("experiments:rater_image", args=[trial["trial"]]))
     assert response.status_code == 200
-    # With Redis (production), the session comes from the cache; without it, from its table.
-    from_cache = settings.SESSION_ENGINE == "django.contrib.sessions.backends.cached_db"
-    assert len(statements(served)) == (1 if from_cache else 2), statements(served)
+    assert len(statements(served)) == 2, statements(served)
 
 
 def test_drawing_a_block_sorts_nothing_at_random_and_counts_no_one_elses_trials():
